@@ -33,6 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Messages that carry a session token get a hand-written `Debug` (in `src/redact.rs`)
         // that never prints it.
         .skip_debug(TOKEN_BEARING_MESSAGES)
+        // Undecodable requests are INVALID_ARGUMENT, not tonic's default INTERNAL.
+        .codec_path("crate::codec::ActiveSessionsCodec")
         .compile_with_config(prost_config, &files, &[proto_root.clone(), include])?;
 
     println!("cargo:rerun-if-changed={}", proto_root.display());

@@ -43,4 +43,5 @@ impl v1::ErrorReason {
     }
 }
 
+pub mod codec;
 mod redact;

@@ -1,1 +1,7 @@
+//! End-to-end tests: the real server over real gRPC, SQLite always, PostgreSQL when
+//! `ACTIVE_SESSIONS_TEST_POSTGRES_URL` is set. Test names cite the requirement they pin.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod eligibility;
+mod operating;

@@ -1,0 +1,327 @@
+//! The end-to-end harness: each test gets the real server on a random loopback port, over a
+//! fresh database of its own (a new SQLite file, or a new PostgreSQL database when
+//! `ACTIVE_SESSIONS_TEST_POSTGRES_URL` is set), and talks to it over real gRPC through the
+//! client crate. Time is a [`ManualClock`] the test moves.
+//!
+//! [`e2e!`] writes each test twice, `…::sqlite` and `…::postgres`. Without the PostgreSQL URL
+//! the PostgreSQL half prints that it was skipped; under CI (`CI=true`) a missing URL fails it.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::{net::SocketAddr, sync::Arc};
+
+use active_sessions_client::proto::{
+    account_eligibility_client::AccountEligibilityClient,
+};
+use active_sessions_server::{
+    Application,
+    clock::ManualClock,
+    config::Config,
+};
+use sea_orm::{ConnectionTrait, Database};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+
+pub use active_sessions_client::proto as pb;
+
+/// The variable holding an administrative PostgreSQL URL (a database the tests may connect to in
+/// order to create their own), e.g. `postgres://postgres@127.0.0.1:5432/postgres`.
+pub const POSTGRES_URL_VAR: &str = "ACTIVE_SESSIONS_TEST_POSTGRES_URL";
+
+/// Which database engine a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// A database created for one test.
+#[derive(Debug)]
+enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl TestDatabase {
+    async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+                Some(Self::Sqlite { _dir: dir, url })
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+                    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                        panic!("{POSTGRES_URL_VAR} must be set under CI");
+                    }
+                    eprintln!("skipped: PostgreSQL test ({POSTGRES_URL_VAR} is not set)");
+                    return None;
+                };
+                let name = format!("as_test_{}", ulid::Ulid::generate().to_string().to_lowercase());
+                let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let url = replace_database(&admin_url, &name);
+                Some(Self::Postgres { admin_url, name, url })
+            }
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    async fn drop_database(&self) {
+        if let Self::Postgres { admin_url, name, .. } = self
+            && let Ok(admin) = Database::connect(admin_url).await
+        {
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await
+                .ok();
+            admin.close().await.ok();
+        }
+    }
+}
+
+/// `postgres://u@h:p/old?x` -> `postgres://u@h:p/NAME?x`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A running server over its own database.
+#[derive(Debug)]
+pub struct TestApp {
+    /// The engine.
+    pub backend: Backend,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The server's clock.
+    pub clock: Arc<ManualClock>,
+    /// A channel to the server.
+    pub channel: Channel,
+    config: Config,
+    database: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Starts a server on a fresh database, or `None` when the backend is not configured.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// As [`spawn`](Self::spawn), adjusting the configuration first.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        let database = TestDatabase::create(backend).await?;
+        let mut config = Config::new("127.0.0.1:0".parse().unwrap(), database.url());
+        config.database.max_connections = 8;
+        adjust(&mut config);
+        let clock = Arc::new(ManualClock::starting_now());
+        let mut app = Self {
+            backend,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            clock,
+            channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
+            config,
+            database,
+            shutdown: None,
+            server: None,
+        };
+        app.start().await;
+        Some(app)
+    }
+
+    async fn start(&mut self) {
+        let application = Application::build_with_clock(self.config.clone(), self.clock.clone())
+            .await
+            .expect("server starts");
+        self.addr = application.local_addr().expect("bound address");
+        let (tx, rx) = oneshot::channel();
+        self.server = Some(tokio::spawn(async move {
+            application
+                .run(async {
+                    rx.await.ok();
+                })
+                .await
+                .expect("server runs");
+        }));
+        self.shutdown = Some(tx);
+        self.channel = active_sessions_client::connect(format!("http://{}", self.addr))
+            .await
+            .expect("client connects");
+    }
+
+    /// Stops the server and starts a new one on the same database (and clock).
+    pub async fn restart(&mut self) {
+        self.stop_server().await;
+        self.config.listen = "127.0.0.1:0".parse().unwrap();
+        self.start().await;
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            tx.send(()).ok();
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task ends cleanly");
+        }
+    }
+
+    /// Stops the server and removes its database.
+    pub async fn stop(mut self) {
+        self.stop_server().await;
+        self.database.drop_database().await;
+    }
+
+    /// An AccountEligibility client.
+    pub fn eligibility(&self) -> AccountEligibilityClient<Channel> {
+        AccountEligibilityClient::new(self.channel.clone())
+    }
+}
+
+/// Writes an end-to-end test twice: `NAME::sqlite` and `NAME::postgres`. The body sees the
+/// running server as `app` (mutable, so it can restart it).
+#[macro_export]
+macro_rules! e2e {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                #[allow(unused_mut)]
+                let Some(mut $app) = $crate::TestApp::spawn($crate::Backend::Sqlite).await else {
+                    return;
+                };
+                $body
+                $app.stop().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                #[allow(unused_mut)]
+                let Some(mut $app) = $crate::TestApp::spawn($crate::Backend::Postgres).await else {
+                    return;
+                };
+                $body
+                $app.stop().await;
+            }
+        }
+    };
+}
+
+/// Asserts a status code and, when given, the `ErrorInfo` reason and the fields of the
+/// `BadRequest` violations.
+pub fn assert_status(status: &tonic::Status, code: tonic::Code, reason: Option<&str>) {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    if let Some(reason) = reason {
+        let info = status
+            .get_details_error_info()
+            .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+        assert_eq!(info.reason, reason);
+        assert_eq!(info.domain, active_sessions_client::ERROR_DOMAIN);
+    }
+}
+
+/// The fields named by a status's `BadRequest` details.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://h", "x"), "postgres://h/x");
+    }
+}
+
+/// Sends raw bytes as the request body of a unary call, for requests no well-behaved client
+/// would build (bytes that do not decode).
+pub async fn raw_unary(app: &TestApp, path: &'static str, body: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+    grpc.unary(
+        tonic::Request::new(body),
+        http::uri::PathAndQuery::from_static(path),
+        raw::RawCodec,
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+mod raw {
+    //! A codec that passes bytes through untouched.
+    use bytes::{Buf, BufMut};
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Debug, Default, Clone)]
+    pub struct RawCodec;
+
+    impl Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = RawCodec;
+        type Decoder = RawCodec;
+        fn encoder(&mut self) -> Self::Encoder {
+            RawCodec
+        }
+        fn decoder(&mut self) -> Self::Decoder {
+            RawCodec
+        }
+    }
+
+    impl Encoder for RawCodec {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+
+    impl Decoder for RawCodec {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Self::Error> {
+            let mut out = vec![0; src.remaining()];
+            src.copy_to_slice(&mut out);
+            Ok(Some(out))
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Start-up and the serving loop: connect and migrate the store, build every service, bind the
+//! listener, and serve until a shutdown signal. [`run`] is the one seam that `main` and the
+//! end-to-end tests share; [`Application`] binds first so that a test can ask for port 0 and
+//! learn the real address.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use active_sessions::{
+    FILE_DESCRIPTOR_SET, service_names,
+    v1::account_eligibility_server::AccountEligibilityServer,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic::transport::Server;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::Config,
+    domain::{
+        eligibility::EligibilityService, session::Lifetimes, subject::SubjectResolver,
+    },
+    grpc::eligibility::AccountEligibilityApi,
+    store::{Store, StoreError},
+};
+
+/// How often the background health check pings the database.
+const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database {url}: {source}")]
+    Store {
+        /// The URL, password redacted.
+        url: String,
+        /// The failure.
+        source: StoreError,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// Reflection could not be built from the descriptor sets (a build problem).
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// A server that has bound its listener and is ready to [`run`](Application::run).
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    services: Services,
+}
+
+/// Everything a running server holds. Cloning is cheap: handles only.
+#[derive(Debug, Clone)]
+pub struct Services {
+    store: Store,
+    config: Config,
+    eligibility: EligibilityService,
+    subjects: SubjectResolver,
+}
+
+impl Services {
+    /// Builds every service over a connected, migrated store.
+    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> Self {
+        let lifetimes = Lifetimes {
+            default_lifetime: config.sessions.default_lifetime,
+            max_lifetime: config.sessions.max_lifetime,
+            idle_timeout: config.sessions.idle_timeout,
+        };
+        Self {
+            eligibility: EligibilityService::new(store.clone(), clock.clone()),
+            subjects: SubjectResolver::new(store.clone(), clock, lifetimes),
+            store,
+            config,
+        }
+    }
+}
+
+impl Application {
+    /// Opens and migrates the database, then binds `config.listen`, with the system clock.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`build`](Self::build), with an injected clock (tests move time with it).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let store = connect_and_migrate(&config).await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Self {
+            listener,
+            services: Services::new(store, config, clock),
+        })
+    }
+
+    /// The address actually bound (the real port when the configuration asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        run(self.listener, self.services, shutdown).await
+    }
+}
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn connect_and_migrate(config: &Config) -> Result<Store, StartError> {
+    let store_error = |source| StartError::Store {
+        url: config.database.url.redacted(),
+        source,
+    };
+    let store = Store::connect(&config.database).await.map_err(store_error)?;
+    store.migrate().await.map_err(store_error)?;
+    Ok(store)
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not be built.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Serves every service on `listener` until `shutdown` completes. Health turns NOT_SERVING as
+/// soon as the drain starts; in-flight calls get the configured grace period to finish.
+pub async fn run(
+    listener: TcpListener,
+    services: Services,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in service_names::ALL {
+        health
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let background = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(watch_database_health(
+        services.store.clone(),
+        health.clone(),
+        background.clone(),
+    ));
+
+    let grace = services.config.shutdown_grace;
+    let drain_started = CancellationToken::new();
+    let signal_drain = {
+        let drain_started = drain_started.clone();
+        let health = health.clone();
+        let background = background.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight calls");
+            background.cancel();
+            for name in service_names::ALL {
+                health
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            drain_started.cancel();
+        }
+    };
+
+    let eligibility = AccountEligibilityApi::new(
+        services.eligibility.clone(),
+        services.subjects.clone(),
+    );
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(AccountEligibilityServer::new(eligibility));
+
+    let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal_drain);
+    tokio::pin!(serve);
+    let result = tokio::select! {
+        result = &mut serve => result,
+        () = async {
+            drain_started.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "grace period over; closing remaining calls");
+            Ok(())
+        }
+    };
+    background.cancel();
+    tasks.close();
+    tasks.wait().await;
+    services.store.close().await;
+    result.map_err(ServeError::from)
+}
+
+/// Keeps every service's health in step with the database: SERVING while it answers,
+/// NOT_SERVING while it does not. Checked in the background, never per request.
+async fn watch_database_health(store: Store, health: HealthReporter, stop: CancellationToken) {
+    let mut last: Option<ServingStatus> = None;
+    loop {
+        let status = match store.ping().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(err) => {
+                if last != Some(ServingStatus::NotServing) {
+                    tracing::warn!(error = %err, "database unreachable: reporting NOT_SERVING");
+                }
+                ServingStatus::NotServing
+            }
+        };
+        if last != Some(status) {
+            if stop.is_cancelled() {
+                return;
+            }
+            for name in service_names::ALL {
+                health.set_service_status(name, status).await;
+            }
+            health.set_service_status("", status).await;
+            last = Some(status);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(HEALTH_CHECK_INTERVAL) => {}
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Configuration: command-line flags, each with an environment variable of the same meaning
+//! (`ACTIVE_SESSIONS_*`). Flags win over the environment; defaults make `cargo run` work on a
+//! fresh machine with nothing else installed.
+//!
+//! Secrets (the database URL's password) never print: [`SecretUrl`]'s `Debug` and `Display`
+//! hide them.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The default database: a SQLite file under `./data/`, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/active-sessions.db";
+
+/// active-sessions: the sign-in sessions of an account across first-party products.
+#[derive(Debug, Parser)]
+#[command(name = "active-sessions", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for `serve` (also accepted without the subcommand).
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (the default). Migrates the database first.
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+}
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on for gRPC (HTTP/2, plaintext).
+    #[arg(long, env = "ACTIVE_SESSIONS_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Logging settings.
+    #[command(flatten)]
+    pub log: LogConfig,
+
+    /// Session lifetime policy.
+    #[command(flatten)]
+    pub sessions: SessionPolicy,
+
+    /// Path of a MaxMind-format city database (GeoIP2 or GeoLite2 City) used to show an
+    /// approximate location for IP addresses. Without it locations stay empty.
+    #[arg(long, env = "ACTIVE_SESSIONS_GEOIP_DATABASE")]
+    pub geoip_database: Option<PathBuf>,
+
+    /// How long in-flight calls may run after a shutdown signal before they are cut off.
+    #[arg(long, env = "ACTIVE_SESSIONS_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// Database connection settings.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long = "database-url", env = "ACTIVE_SESSIONS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub url: SecretUrl,
+
+    /// Largest number of pooled database connections.
+    #[arg(long = "database-max-connections", env = "ACTIVE_SESSIONS_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub max_connections: u32,
+
+    /// How long to wait when opening a database connection.
+    #[arg(long = "database-connect-timeout", env = "ACTIVE_SESSIONS_DATABASE_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// How long a request waits for a pooled connection before failing with UNAVAILABLE.
+    #[arg(long = "database-acquire-timeout", env = "ACTIVE_SESSIONS_DATABASE_ACQUIRE_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub acquire_timeout: Duration,
+
+    /// Log every SQL statement at debug level (off by default: it is loud and slow).
+    #[arg(long = "database-log-statements", env = "ACTIVE_SESSIONS_DATABASE_LOG_STATEMENTS", default_value_t = false)]
+    pub log_statements: bool,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Args)]
+pub struct LogConfig {
+    /// Log filter: a level (`info`) or per-target directives (`info,active_sessions_server=debug`).
+    #[arg(long = "log-level", env = "ACTIVE_SESSIONS_LOG", default_value = "info")]
+    pub level: String,
+
+    /// Log line format.
+    #[arg(long = "log-format", env = "ACTIVE_SESSIONS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How long sessions live.
+#[derive(Debug, Clone, Args)]
+pub struct SessionPolicy {
+    /// Lifetime of a session registered without one.
+    #[arg(long = "session-lifetime", env = "ACTIVE_SESSIONS_SESSION_LIFETIME", default_value = "30days", value_parser = parse_duration)]
+    pub default_lifetime: Duration,
+
+    /// Longest lifetime a registration may ask for.
+    #[arg(long = "session-max-lifetime", env = "ACTIVE_SESSIONS_SESSION_MAX_LIFETIME", default_value = "400days", value_parser = parse_duration)]
+    pub max_lifetime: Duration,
+
+    /// A session with no recorded activity for this long is no longer valid.
+    #[arg(long = "session-idle-timeout", env = "ACTIVE_SESSIONS_SESSION_IDLE_TIMEOUT", default_value = "14days", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How often coalesced activity heartbeats are written to the database.
+    #[arg(long = "touch-flush-interval", env = "ACTIVE_SESSIONS_TOUCH_FLUSH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub touch_flush_interval: Duration,
+
+    /// How long a registration request id is remembered.
+    #[arg(long = "request-id-retention", env = "ACTIVE_SESSIONS_REQUEST_ID_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub request_id_retention: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            default_lifetime: Duration::from_secs(30 * 86_400),
+            max_lifetime: Duration::from_secs(400 * 86_400),
+            idle_timeout: Duration::from_secs(14 * 86_400),
+            touch_flush_interval: Duration::from_secs(5),
+            request_id_retention: Duration::from_secs(86_400),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration for a server on `listen` with `database_url` and every other setting at
+    /// its default. Tests and embedders start from this.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        Self {
+            listen,
+            database: DatabaseConfig {
+                url: SecretUrl(database_url.into()),
+                max_connections: 16,
+                connect_timeout: Duration::from_secs(5),
+                acquire_timeout: Duration::from_secs(3),
+                log_statements: false,
+            },
+            log: LogConfig {
+                level: "info".into(),
+                format: LogFormat::Text,
+            },
+            sessions: SessionPolicy::default(),
+            geoip_database: None,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A URL that may carry a password. `Debug` and `Display` show it with the password replaced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The URL itself, password included: only for opening the connection.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://") else {
+            return url.clone();
+        };
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => format!(
+                "{}{}:***{}",
+                &url[..scheme_end + 3],
+                &authority[..colon],
+                &rest[at..]
+            ),
+            _ => url.clone(),
+        }
+    }
+}
+
+impl From<String> for SecretUrl {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::str::FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Parses `30s`, `5m`, `14days`, `24h` and other humantime durations.
+fn parse_duration(value: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_password_never_prints() {
+        let url = SecretUrl("postgres://app:hunter2@db:5432/sessions".into());
+        assert_eq!(format!("{url:?}"), "postgres://app:***@db:5432/sessions");
+        assert_eq!(url.to_string(), "postgres://app:***@db:5432/sessions");
+        let plain = SecretUrl("sqlite://data/a.db".into());
+        assert_eq!(plain.to_string(), "sqlite://data/a.db");
+    }
+
+    #[test]
+    fn defaults_need_nothing_installed() {
+        let cli = Cli::parse_from(["active-sessions"]);
+        assert_eq!(cli.config.listen.to_string(), "127.0.0.1:50051");
+        assert_eq!(cli.config.database.url.expose(), DEFAULT_DATABASE_URL);
+        assert!(cli.command.is_none());
+    }
+}

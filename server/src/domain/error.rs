@@ -1,0 +1,50 @@
+//! The domain's error type: every way a command can be refused, in terms a caller can act on.
+//! The gRPC layer maps each variant to exactly one status code with rich details.
+
+use super::{account::SsoProtocol, text::Violations};
+use crate::store::StoreError;
+
+/// Why a command was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The request is malformed; each violation names its field.
+    #[error("invalid request")]
+    Invalid(Violations),
+    /// The thing does not exist for this caller (also: it belongs to someone else, or is of a
+    /// hidden kind, which must look exactly the same).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The account is linked to organisation SSO, so Active sessions is not available.
+    #[error("Active sessions is not available for accounts linked to organisation SSO")]
+    SsoLinked(SsoProtocol),
+    /// The target is the caller's current session.
+    #[error("this is your current session: sign out, or log out of all sessions")]
+    CurrentSession,
+    /// The target's status cannot be confirmed.
+    #[error("session status unavailable: use log out of all sessions")]
+    StatusUnavailable,
+    /// The user's session token is not valid (unknown, expired or revoked).
+    #[error("the session token is not valid")]
+    SessionNotValid,
+    /// The registration request id was used before with a different request.
+    #[error("request_id was already used for a different registration")]
+    RequestIdReused,
+    /// The page token was altered or issued for another account or query.
+    #[error("page_token is not valid for this request")]
+    PageTokenInvalid,
+    /// A resume cursor older than what the revocation log retains.
+    #[error("cursor is older than the retained revocation log")]
+    CursorExpired,
+    /// The operating system's random source failed.
+    #[error("could not generate a session token")]
+    Entropy,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Violations> for DomainError {
+    fn from(violations: Violations) -> Self {
+        Self::Invalid(violations)
+    }
+}

@@ -1,0 +1,14 @@
+//! The domain: validated value types, the rules of sessions, trust and eligibility, and the
+//! commands that apply them through the store. Nothing here knows about protobuf or SQL; the
+//! gRPC layer converts requests into these types, and the store persists them.
+
+pub mod account;
+pub mod eligibility;
+pub mod error;
+pub mod ids;
+pub mod session;
+pub mod subject;
+pub mod text;
+pub mod token;
+
+pub use error::DomainError;

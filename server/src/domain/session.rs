@@ -1,0 +1,193 @@
+//! Sessions: what a sign-in records, which sessions are active, and which the Active sessions
+//! page may show. The validity rule lives here, once, and every path (validation, listing,
+//! revocation) asks it.
+
+use std::time::Duration;
+
+use super::ids::{AccountId, DeviceId, RevocationId, SessionId};
+use crate::{clock::Timestamp, enrich::DeviceDetails, enrich::GeoLocation};
+
+macro_rules! stored_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $stored:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The stored form.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $stored),+ }
+            }
+
+            /// Reads the stored form.
+            pub fn from_stored(value: &str) -> Option<Self> {
+                match value { $($stored => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+stored_enum!(
+    /// A first-party product.
+    Product {
+        /// ChatGPT.
+        ChatGpt => "CHATGPT",
+        /// Codex.
+        Codex => "CODEX",
+        /// API Platform.
+        ApiPlatform => "API_PLATFORM",
+    }
+);
+
+stored_enum!(
+    /// The kind of client holding a session.
+    ClientKind {
+        /// A web browser.
+        Browser => "BROWSER",
+        /// A first-party desktop app.
+        DesktopApp => "DESKTOP_APP",
+        /// A first-party mobile app.
+        MobileApp => "MOBILE_APP",
+        /// A third-party app (hidden).
+        ThirdPartyApp => "THIRD_PARTY_APP",
+        /// A connected app (hidden).
+        ConnectedApp => "CONNECTED_APP",
+        /// "Sign in with ChatGPT" for a third-party service (hidden).
+        SignInWithChatGpt => "SIGN_IN_WITH_CHATGPT",
+        /// A command-line client such as the Codex CLI (hidden).
+        Cli => "CLI",
+    }
+);
+
+impl ClientKind {
+    /// Whether sessions of this kind appear on, and are managed from, the Active sessions page.
+    pub fn is_visible(self) -> bool {
+        matches!(self, Self::Browser | Self::DesktopApp | Self::MobileApp)
+    }
+}
+
+stored_enum!(
+    /// How the user signed in.
+    AuthMethod {
+        /// Not known.
+        Unknown => "UNKNOWN",
+        /// Password.
+        Password => "PASSWORD",
+        /// Passkey.
+        Passkey => "PASSKEY",
+        /// Email code or link.
+        EmailCode => "EMAIL_CODE",
+        /// SMS code.
+        PhoneCode => "PHONE_CODE",
+        /// Google.
+        Google => "GOOGLE",
+        /// Microsoft.
+        Microsoft => "MICROSOFT",
+        /// Apple.
+        Apple => "APPLE",
+        /// Organisation SAML SSO.
+        SsoSaml => "SSO_SAML",
+        /// Organisation OIDC SSO.
+        SsoOidc => "SSO_OIDC",
+    }
+);
+
+stored_enum!(
+    /// Whether a session's state can be confirmed.
+    SessionStatus {
+        /// Known and active.
+        Active => "ACTIVE",
+        /// Cannot be confirmed (imported from a legacy store).
+        Unavailable => "UNAVAILABLE",
+    }
+);
+
+stored_enum!(
+    /// Why a session was revoked.
+    RevocationReason {
+        /// The owner logged out a row or session.
+        UserLogOut => "USER_LOG_OUT",
+        /// The owner logged out of all sessions.
+        UserLogOutAll => "USER_LOG_OUT_ALL",
+        /// An operator did it.
+        Operator => "OPERATOR",
+        /// A trusted device was removed with its sessions.
+        TrustRemoved => "TRUST_REMOVED",
+    }
+);
+
+/// How long sessions live, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Lifetime when the registration asks for none.
+    pub default_lifetime: Duration,
+    /// Longest lifetime a registration may ask for.
+    pub max_lifetime: Duration,
+    /// Inactivity after which a session is no longer valid.
+    pub idle_timeout: Duration,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Its id.
+    pub session_id: SessionId,
+    /// Its account.
+    pub account_id: AccountId,
+    /// The product signed in to.
+    pub product: Product,
+    /// The client kind.
+    pub client_kind: ClientKind,
+    /// The device (grouping key of rows).
+    pub device_id: DeviceId,
+    /// The raw user agent.
+    pub user_agent: String,
+    /// What the user agent says.
+    pub device: DeviceDetails,
+    /// The latest IP address, if known.
+    pub ip_address: Option<String>,
+    /// Approximate location of that IP.
+    pub location: GeoLocation,
+    /// How the user signed in.
+    pub auth_method: AuthMethod,
+    /// Active, or status unavailable.
+    pub status: SessionStatus,
+    /// The device had not been seen on the account before this sign-in.
+    pub new_device: bool,
+    /// The country had not been seen on the account before this sign-in.
+    pub new_country: bool,
+    /// When it was created.
+    pub signed_in_at: Timestamp,
+    /// Latest recorded activity.
+    pub last_active_at: Timestamp,
+    /// Absolute expiry.
+    pub expires_at: Timestamp,
+    /// When it was revoked, if it was (rows swept by a log-out of all included).
+    pub revoked_at: Option<Timestamp>,
+    /// The revocation that ended it, if any.
+    pub revocation_id: Option<RevocationId>,
+}
+
+impl Session {
+    /// When the session ends if no further activity is recorded.
+    pub fn idle_expires_at(&self, idle_timeout: Duration) -> Timestamp {
+        self.last_active_at.add(idle_timeout)
+    }
+
+    /// The single validity rule: not revoked (by row, or by the account's log-out-of-all cut-off
+    /// `revoked_before`), not past its absolute expiry, not idle for too long.
+    pub fn is_active(
+        &self,
+        now: Timestamp,
+        idle_timeout: Duration,
+        revoked_before: Option<Timestamp>,
+    ) -> bool {
+        self.revoked_at.is_none()
+            && revoked_before.is_none_or(|cut_off| self.signed_in_at >= cut_off)
+            && now < self.expires_at
+            && now < self.idle_expires_at(idle_timeout)
+    }
+}

@@ -1,0 +1,146 @@
+//! `activesessions.v1.AccountEligibility`: eligibility checks for the settings page and
+//! operators, and the identity system's SSO-link and workspace-type updates.
+
+use active_sessions::v1::{self as pb, account_eligibility_server::AccountEligibility};
+use tonic::{Request, Response, Status};
+
+use super::proto::{
+    account_id, account_to_proto, ineligibility_reason, required_enum, sso_protocol_from_proto,
+    subject, workspace_type_from_proto, workspace_type_to_proto,
+};
+use crate::domain::{
+    account::{Eligibility, WorkspaceType},
+    eligibility::EligibilityService,
+    ids::OrganizationId,
+    subject::SubjectResolver,
+    text::Violations,
+};
+
+/// The AccountEligibility handlers.
+#[derive(Debug, Clone)]
+pub struct AccountEligibilityApi {
+    eligibility: EligibilityService,
+    subjects: SubjectResolver,
+}
+
+impl AccountEligibilityApi {
+    /// Builds the handlers.
+    pub fn new(eligibility: EligibilityService, subjects: SubjectResolver) -> Self {
+        Self {
+            eligibility,
+            subjects,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AccountEligibility for AccountEligibilityApi {
+    #[tracing::instrument(name = "CheckEligibility", skip_all, fields(account_id))]
+    async fn check_eligibility(
+        &self,
+        request: Request<pb::CheckEligibilityRequest>,
+    ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let subject = subject(&mut violations, "subject", request.subject.as_ref());
+        let subject = violations.finish(subject)?;
+        let owner = self.subjects.resolve(&subject).await?;
+        tracing::Span::current().record("account_id", owner.account_id.as_str());
+        let eligibility = Eligibility::of(owner.account.as_ref());
+        Ok(Response::new(pb::CheckEligibilityResponse {
+            account_id: owner.account_id.to_string(),
+            eligible: eligibility == Eligibility::Eligible,
+            reason: ineligibility_reason(eligibility) as i32,
+            workspace_type: workspace_type_to_proto(
+                owner
+                    .account
+                    .map_or(WorkspaceType::Unknown, |account| account.workspace_type),
+            ) as i32,
+        }))
+    }
+
+    #[tracing::instrument(name = "GetAccount", skip_all, fields(account_id = %request.get_ref().account_id.escape_debug()))]
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let account = account_id(&mut violations, "account_id", &request.account_id);
+        let account_id = violations.finish(account)?;
+        let account = self.eligibility.get(&account_id).await?;
+        Ok(Response::new(pb::GetAccountResponse {
+            account: Some(account_to_proto(&account)),
+        }))
+    }
+
+    #[tracing::instrument(name = "SetSsoLink", skip_all, fields(account_id = %request.get_ref().account_id.escape_debug()))]
+    async fn set_sso_link(
+        &self,
+        request: Request<pb::SetSsoLinkRequest>,
+    ) -> Result<Response<pb::SetSsoLinkResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let account = account_id(&mut violations, "account_id", &request.account_id);
+        let protocol = required_enum(
+            &mut violations,
+            "protocol",
+            request.protocol,
+            sso_protocol_from_proto,
+        );
+        let organization = violations.check(
+            "organization_id",
+            OrganizationId::parse(&request.organization_id),
+        );
+        let (account_id, protocol, organization_id) =
+            violations.finish(account.zip(protocol).zip(organization).map(|((a, p), o)| (a, p, o)))?;
+        let account = self
+            .eligibility
+            .set_sso_link(&account_id, protocol, organization_id)
+            .await?;
+        tracing::info!(account_id = %account_id, protocol = protocol.as_str(), "SSO link recorded");
+        Ok(Response::new(pb::SetSsoLinkResponse {
+            account: Some(account_to_proto(&account)),
+        }))
+    }
+
+    #[tracing::instrument(name = "ClearSsoLink", skip_all, fields(account_id = %request.get_ref().account_id.escape_debug()))]
+    async fn clear_sso_link(
+        &self,
+        request: Request<pb::ClearSsoLinkRequest>,
+    ) -> Result<Response<pb::ClearSsoLinkResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let account = account_id(&mut violations, "account_id", &request.account_id);
+        let account_id = violations.finish(account)?;
+        let account = self.eligibility.clear_sso_link(&account_id).await?;
+        tracing::info!(account_id = %account_id, "SSO link cleared");
+        Ok(Response::new(pb::ClearSsoLinkResponse {
+            account: Some(account_to_proto(&account)),
+        }))
+    }
+
+    #[tracing::instrument(name = "SetWorkspaceType", skip_all, fields(account_id = %request.get_ref().account_id.escape_debug()))]
+    async fn set_workspace_type(
+        &self,
+        request: Request<pb::SetWorkspaceTypeRequest>,
+    ) -> Result<Response<pb::SetWorkspaceTypeResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let account = account_id(&mut violations, "account_id", &request.account_id);
+        let workspace_type = required_enum(
+            &mut violations,
+            "workspace_type",
+            request.workspace_type,
+            workspace_type_from_proto,
+        );
+        let (account_id, workspace_type) = violations.finish(account.zip(workspace_type))?;
+        let account = self
+            .eligibility
+            .set_workspace_type(&account_id, workspace_type)
+            .await?;
+        Ok(Response::new(pb::SetWorkspaceTypeResponse {
+            account: Some(account_to_proto(&account)),
+        }))
+    }
+}

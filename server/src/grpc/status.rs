@@ -1,0 +1,125 @@
+//! The one mapping from domain errors to gRPC statuses. Every refusal carries a
+//! `google.rpc.ErrorInfo` (reason from `activesessions.v1.ErrorReason`, domain
+//! `activesessions.v1`); bad input carries a `google.rpc.BadRequest` naming each field; a
+//! transient store failure carries `google.rpc.RetryInfo`. Internal detail (SQL, rows) is
+//! logged, never sent.
+
+use std::{collections::HashMap, time::Duration};
+
+use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{DomainError, text::Violations};
+
+/// How long a client should wait before retrying after a transient store failure.
+const STORE_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+impl From<DomainError> for Status {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Invalid(violations) => invalid_argument(&violations),
+            DomainError::NotFound(what) => refusal(
+                Code::NotFound,
+                format!("{what} not found"),
+                ErrorReason::NotFound,
+                &[("resource", what)],
+            ),
+            DomainError::SsoLinked(protocol) => refusal(
+                Code::FailedPrecondition,
+                err.to_string(),
+                ErrorReason::AccountSsoLinked,
+                &[("sso_protocol", protocol.as_str())],
+            ),
+            DomainError::CurrentSession => refusal(
+                Code::FailedPrecondition,
+                err.to_string(),
+                ErrorReason::CurrentSession,
+                &[],
+            ),
+            DomainError::StatusUnavailable => refusal(
+                Code::FailedPrecondition,
+                err.to_string(),
+                ErrorReason::StatusUnavailable,
+                &[],
+            ),
+            DomainError::SessionNotValid => refusal(
+                Code::Unauthenticated,
+                err.to_string(),
+                ErrorReason::SessionNotValid,
+                &[],
+            ),
+            DomainError::RequestIdReused => refusal(
+                Code::AlreadyExists,
+                err.to_string(),
+                ErrorReason::RequestIdReused,
+                &[],
+            ),
+            DomainError::PageTokenInvalid => {
+                let mut details = ErrorDetails::new();
+                details
+                    .set_error_info(
+                        ErrorReason::PageTokenInvalid.reason(),
+                        ERROR_DOMAIN,
+                        HashMap::new(),
+                    )
+                    .add_bad_request_violation("page_token", err.to_string());
+                Status::with_error_details(Code::InvalidArgument, err.to_string(), details)
+            }
+            DomainError::CursorExpired => Status::out_of_range(err.to_string()),
+            DomainError::Entropy => {
+                tracing::error!("the OS random number generator failed");
+                Status::internal("internal error")
+            }
+            DomainError::Store(store_err) if store_err.is_transient() => {
+                tracing::warn!(error = %store_err, "database unavailable");
+                let mut details = ErrorDetails::with_retry_info(Some(STORE_RETRY_DELAY));
+                details.set_error_info(
+                    ErrorReason::StoreUnavailable.reason(),
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                );
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "the session store is unavailable; try again later",
+                    details,
+                )
+            }
+            DomainError::Store(store_err) => {
+                tracing::error!(error = %store_err, "database error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+impl From<Violations> for Status {
+    fn from(violations: Violations) -> Self {
+        invalid_argument(&violations)
+    }
+}
+
+/// INVALID_ARGUMENT with one `BadRequest.FieldViolation` per problem.
+pub fn invalid_argument(violations: &Violations) -> Status {
+    let mut details = ErrorDetails::new();
+    let mut fields = Vec::new();
+    for violation in violations.iter() {
+        details.add_bad_request_violation(&violation.field, &violation.description);
+        fields.push(format!("{}: {}", violation.field, violation.description));
+    }
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid request: {}", fields.join("; ")),
+        details,
+    )
+}
+
+fn refusal(code: Code, message: String, reason: ErrorReason, metadata: &[(&str, &str)]) -> Status {
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason.reason(), ERROR_DOMAIN, metadata);
+    Status::with_error_details(code, message, details)
+}

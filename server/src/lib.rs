@@ -1,0 +1,18 @@
+//! The active-sessions server: the sign-in sessions of an account across first-party products,
+//! their trusted devices, and who may see them.
+//!
+//! Data flows one way: gRPC request -> validation (proto -> domain types) -> domain -> store
+//! (sea-orm, one transaction per command) -> response. See ARCHITECTURE.md for the map.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod enrich;
+pub mod grpc;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{Application, Services, run};

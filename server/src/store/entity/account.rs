@@ -1,0 +1,23 @@
+//! `accounts`: one row per account id seen from the identity system or a product.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "accounts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub account_id: String,
+    pub workspace_type: String,
+    pub sso_protocol: Option<String>,
+    pub sso_organization_id: Option<String>,
+    pub sso_linked_at: Option<i64>,
+    /// "Log out of all sessions" cut-off: sessions signed in before it are revoked.
+    pub revoked_before: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,54 @@
+//! Idempotency records for RegisterSession: (caller scope, request id) -> the session it created.
+//!
+//! `sealed_token` holds the session token XORed with a key stream derived from the server's
+//! sealing key and the record's own key, so a retried registration can return the same token
+//! while the table alone never reveals it.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyRecords::Table)
+                    .if_not_exists()
+                    .col(string_len(IdempotencyRecords::Scope, 160))
+                    .col(string_len(IdempotencyRecords::RequestId, 128))
+                    .col(binary_len(IdempotencyRecords::RequestHash, 32))
+                    .col(string_len(IdempotencyRecords::SessionId, 26))
+                    .col(binary_len(IdempotencyRecords::SealedToken, 32))
+                    .col(big_integer(IdempotencyRecords::CreatedAt))
+                    .col(big_integer(IdempotencyRecords::ExpiresAt))
+                    .primary_key(
+                        Index::create()
+                            .col(IdempotencyRecords::Scope)
+                            .col(IdempotencyRecords::RequestId),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(IdempotencyRecords::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+pub enum IdempotencyRecords {
+    Table,
+    Scope,
+    RequestId,
+    RequestHash,
+    SessionId,
+    SealedToken,
+    CreatedAt,
+    ExpiresAt,
+}

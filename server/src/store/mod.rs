@@ -1,0 +1,160 @@
+//! Storage over sea-orm: SQLite (the embedded default) or PostgreSQL (production).
+//!
+//! One module per table or aggregate holds its queries; the entities and migrations live beside
+//! them. The store speaks domain types, never protobuf. Every command runs in one transaction
+//! opened with [`Store::write`]; on SQLite, writers are also serialised in-process (one writer
+//! at a time, `BEGIN IMMEDIATE`), so SQLITE_BUSY never reaches a caller, and the busy timeout
+//! covers other processes sharing the file.
+
+pub mod accounts;
+pub mod entity;
+mod error;
+pub mod migration;
+pub mod sessions;
+pub mod settings;
+
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait, sqlx,
+};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use error::StoreError;
+
+use crate::config::DatabaseConfig;
+
+/// How long SQLite waits for another process's write lock before reporting busy.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The database handle shared by every request.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    /// Serialises writers on SQLite; `None` on PostgreSQL, which has row locks.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction. Dropping it without [`commit`](Self::commit) rolls it back.
+#[derive(Debug)]
+pub struct WriteTxn<'a> {
+    // Field order matters: the transaction is rolled back before the gate is released.
+    txn: DatabaseTransaction,
+    _gate: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTxn<'_> {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit().await.map_err(StoreError::from)
+    }
+}
+
+impl std::ops::Deref for WriteTxn<'_> {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl Store {
+    /// Connects to the configured database. For SQLite the file and its directory are created
+    /// if missing, and WAL mode and a busy timeout are set on every connection.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, StoreError> {
+        let url = config.url.expose();
+        let is_sqlite = url.starts_with("sqlite:");
+        let url = if is_sqlite {
+            prepare_sqlite_url(url)?
+        } else {
+            url.to_owned()
+        };
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(config.max_connections)
+            .min_connections(if is_sqlite { 1 } else { 0 })
+            .connect_timeout(config.connect_timeout)
+            .acquire_timeout(config.acquire_timeout)
+            .sqlx_logging(config.log_statements)
+            .sqlx_logging_level(tracing::log::LevelFilter::Debug)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(options).await?;
+        Ok(Self {
+            write_gate: is_sqlite.then(|| Arc::new(Mutex::new(()))),
+            db,
+        })
+    }
+
+    /// Brings the schema up to date. Safe to run on every start and from several replicas: on
+    /// PostgreSQL the migrator runs inside a transaction.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migration::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// One round trip to the database, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(StoreError::from)
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// The connection, for reads outside a transaction.
+    pub(crate) fn reader(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Opens a write transaction: on SQLite after taking the in-process writer gate, with
+    /// `BEGIN IMMEDIATE` so the write lock is taken up front rather than upgraded mid-way.
+    pub async fn write(&self) -> Result<WriteTxn<'_>, StoreError> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let options = TransactionOptions {
+            sqlite_transaction_mode: gate.as_ref().map(|_| SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let txn = self.db.begin_with_options(options).await?;
+        Ok(WriteTxn { txn, _gate: gate })
+    }
+
+    /// Closes every pooled connection.
+    pub async fn close(self) {
+        if let Err(err) = self.db.close().await {
+            tracing::warn!(error = %err, "closing the database pool failed");
+        }
+    }
+}
+
+/// Makes sure a SQLite URL creates its file (`mode=rwc`) and that the file's directory exists.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .map_err(|err| StoreError::Database(format!("invalid SQLite URL: {err}")))?;
+    let path = options.get_filename();
+    if path != Path::new(":memory:")
+        && let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            StoreError::Database(format!("cannot create directory {}: {err}", dir.display()))
+        })?;
+    }
+    if url.contains("mode=") {
+        Ok(url.to_owned())
+    } else if url.contains('?') {
+        Ok(format!("{url}&mode=rwc"))
+    } else {
+        Ok(format!("{url}?mode=rwc"))
+    }
+}
