@@ -41,9 +41,7 @@ where
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ActiveSessionsDecoder {
-            _type: PhantomData,
-        }
+        ActiveSessionsDecoder { _type: PhantomData }
     }
 }
 
@@ -77,10 +75,17 @@ fn decode_error_status(error: prost::DecodeError) -> Status {
         .filter_map(|segment| segment.split_once('.').map(|(_, field)| field))
         .collect::<Vec<_>>()
         .join(".");
-    let field = if field.is_empty() { "(message)".to_owned() } else { field };
+    let field = if field.is_empty() {
+        "(message)".to_owned()
+    } else {
+        field
+    };
     let details = tonic_types::ErrorDetails::with_bad_request_violation(
         field.clone(),
-        format!("cannot decode: {}", segments.last().copied().unwrap_or(detail)),
+        format!(
+            "cannot decode: {}",
+            segments.last().copied().unwrap_or(detail)
+        ),
     );
     use tonic_types::StatusExt;
     Status::with_error_details(

@@ -12,7 +12,8 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of every file under `proto/`, for tonic-reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("activesessions_descriptor");
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("activesessions_descriptor");
 
 /// The `google.rpc.ErrorInfo` domain of every error this API sends.
 pub const ERROR_DOMAIN: &str = "activesessions.v1";

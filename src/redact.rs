@@ -79,23 +79,39 @@ mod tests {
     fn debug_output_never_contains_the_token() {
         let token = "ast_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA";
         let outputs = [
-            format!("{:?}", ValidateSessionRequest { session_token: token.into() }),
             format!(
                 "{:?}",
-                Subject { subject: Some(subject::Subject::SessionToken(token.into())) }
+                ValidateSessionRequest {
+                    session_token: token.into()
+                }
             ),
             format!(
                 "{:?}",
-                RegisterSessionResponse { session_token: token.into(), ..Default::default() }
+                Subject {
+                    subject: Some(subject::Subject::SessionToken(token.into()))
+                }
             ),
             format!(
                 "{:?}",
-                TouchSessionRequest { session_token: token.into(), ip_address: String::new() }
+                RegisterSessionResponse {
+                    session_token: token.into(),
+                    ..Default::default()
+                }
+            ),
+            format!(
+                "{:?}",
+                TouchSessionRequest {
+                    session_token: token.into(),
+                    ip_address: String::new()
+                }
             ),
         ];
         for output in outputs {
             assert!(!output.contains("c2VjcmV0"), "token leaked in {output}");
-            assert!(output.contains("ast_<redacted"), "no redaction marker in {output}");
+            assert!(
+                output.contains("ast_<redacted"),
+                "no redaction marker in {output}"
+            );
         }
     }
 }

@@ -6,8 +6,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use active_sessions::{
-    FILE_DESCRIPTOR_SET, service_names,
-    v1::account_eligibility_server::AccountEligibilityServer,
+    FILE_DESCRIPTOR_SET, service_names, v1::account_eligibility_server::AccountEligibilityServer,
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -18,9 +17,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use crate::{
     clock::{Clock, SystemClock},
     config::Config,
-    domain::{
-        eligibility::EligibilityService, session::Lifetimes, subject::SubjectResolver,
-    },
+    domain::{eligibility::EligibilityService, session::Lifetimes, subject::SubjectResolver},
     grpc::eligibility::AccountEligibilityApi,
     store::{Store, StoreError},
 };
@@ -127,7 +124,9 @@ pub async fn connect_and_migrate(config: &Config) -> Result<Store, StartError> {
         url: config.database.url.redacted(),
         source,
     };
-    let store = Store::connect(&config.database).await.map_err(store_error)?;
+    let store = Store::connect(&config.database)
+        .await
+        .map_err(store_error)?;
     store.migrate().await.map_err(store_error)?;
     Ok(store)
 }
@@ -156,14 +155,8 @@ pub async fn run(
             .set_service_status(name, ServingStatus::NotServing)
             .await;
     }
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let background = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -192,10 +185,8 @@ pub async fn run(
         }
     };
 
-    let eligibility = AccountEligibilityApi::new(
-        services.eligibility.clone(),
-        services.subjects.clone(),
-    );
+    let eligibility =
+        AccountEligibilityApi::new(services.eligibility.clone(), services.subjects.clone());
     let router = Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -219,6 +210,15 @@ pub async fn run(
     tasks.wait().await;
     services.store.close().await;
     result.map_err(ServeError::from)
+}
+
+/// Reflection over our services, health, and google.rpc's error details (so that grpcurl can
+/// print the BadRequest, ErrorInfo and RetryInfo details of a refusal).
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// Keeps every service's health in step with the database: SERVING while it answers,

@@ -24,13 +24,13 @@ impl Timestamp {
     }
 
     /// This instant plus a duration, saturating.
-    pub fn add(self, duration: Duration) -> Self {
+    pub fn plus(self, duration: Duration) -> Self {
         let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
         Self(self.0.saturating_add(micros))
     }
 
     /// This instant minus a duration, saturating.
-    pub fn sub(self, duration: Duration) -> Self {
+    pub fn minus(self, duration: Duration) -> Self {
         let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
         Self(self.0.saturating_sub(micros))
     }

@@ -37,7 +37,11 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on for gRPC (HTTP/2, plaintext).
-    #[arg(long, env = "ACTIVE_SESSIONS_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "ACTIVE_SESSIONS_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
     pub listen: SocketAddr,
 
     /// Database settings.
@@ -70,7 +74,11 @@ pub struct DatabaseConfig {
     pub url: SecretUrl,
 
     /// Largest number of pooled database connections.
-    #[arg(long = "database-max-connections", env = "ACTIVE_SESSIONS_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(
+        long = "database-max-connections",
+        env = "ACTIVE_SESSIONS_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16
+    )]
     pub max_connections: u32,
 
     /// How long to wait when opening a database connection.
@@ -82,7 +90,11 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
 
     /// Log every SQL statement at debug level (off by default: it is loud and slow).
-    #[arg(long = "database-log-statements", env = "ACTIVE_SESSIONS_DATABASE_LOG_STATEMENTS", default_value_t = false)]
+    #[arg(
+        long = "database-log-statements",
+        env = "ACTIVE_SESSIONS_DATABASE_LOG_STATEMENTS",
+        default_value_t = false
+    )]
     pub log_statements: bool,
 }
 
@@ -90,7 +102,11 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Args)]
 pub struct LogConfig {
     /// Log filter: a level (`info`) or per-target directives (`info,active_sessions_server=debug`).
-    #[arg(long = "log-level", env = "ACTIVE_SESSIONS_LOG", default_value = "info")]
+    #[arg(
+        long = "log-level",
+        env = "ACTIVE_SESSIONS_LOG",
+        default_value = "info"
+    )]
     pub level: String,
 
     /// Log line format.

@@ -4,7 +4,10 @@
 //! Data flows one way: gRPC request -> validation (proto -> domain types) -> domain -> store
 //! (sea-orm, one transaction per command) -> response. See ARCHITECTURE.md for the map.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod app;
 pub mod clock;

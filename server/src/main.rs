@@ -23,7 +23,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let database = config.database.url.clone();
             let application = Application::build(config).await?;
-            let addr = application.local_addr().context("reading the bound address")?;
+            let addr = application
+                .local_addr()
+                .context("reading the bound address")?;
             tracing::info!(%addr, %database, "active-sessions listening");
             application.run(shutdown_signal()).await?;
             tracing::info!("stopped");

@@ -45,7 +45,8 @@ pub fn build_subscriber(
     })
 }
 
-fn fmt_layer<S>() -> fmt::Layer<S, fmt::format::DefaultFields, fmt::format::Format, fn() -> std::io::Stderr>
+fn fmt_layer<S>()
+-> fmt::Layer<S, fmt::format::DefaultFields, fmt::format::Format, fn() -> std::io::Stderr>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -53,7 +54,9 @@ where
 }
 
 /// Installs a subscriber as the global default, and routes `log` records (sqlx's) through it.
-pub fn install(subscriber: Box<dyn Subscriber + Send + Sync + 'static>) -> Result<(), TelemetryError> {
+pub fn install(
+    subscriber: Box<dyn Subscriber + Send + Sync + 'static>,
+) -> Result<(), TelemetryError> {
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| TelemetryError::AlreadyInstalled)
 }

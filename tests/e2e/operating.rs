@@ -2,7 +2,9 @@
 
 use active_sessions_e2e::{e2e, pb};
 use futures::StreamExt;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use tonic_reflection::pb::{v1, v1alpha};
 
 const SERVICES: [&str; 3] = [

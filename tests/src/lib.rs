@@ -10,14 +10,8 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use active_sessions_client::proto::{
-    account_eligibility_client::AccountEligibilityClient,
-};
-use active_sessions_server::{
-    Application,
-    clock::ManualClock,
-    config::Config,
-};
+use active_sessions_client::proto::account_eligibility_client::AccountEligibilityClient;
+use active_sessions_server::{Application, clock::ManualClock, config::Config};
 use sea_orm::{ConnectionTrait, Database};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
@@ -40,8 +34,15 @@ pub enum Backend {
 /// A database created for one test.
 #[derive(Debug)]
 enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir, url: String },
-    Postgres { admin_url: String, name: String, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
 }
 
 impl TestDatabase {
@@ -60,15 +61,24 @@ impl TestDatabase {
                     eprintln!("skipped: PostgreSQL test ({POSTGRES_URL_VAR} is not set)");
                     return None;
                 };
-                let name = format!("as_test_{}", ulid::Ulid::generate().to_string().to_lowercase());
-                let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+                let name = format!(
+                    "as_test_{}",
+                    ulid::Ulid::generate().to_string().to_lowercase()
+                );
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to PostgreSQL");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                     .await
                     .expect("create test database");
                 admin.close().await.ok();
                 let url = replace_database(&admin_url, &name);
-                Some(Self::Postgres { admin_url, name, url })
+                Some(Self::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                })
             }
         }
     }
@@ -80,7 +90,9 @@ impl TestDatabase {
     }
 
     async fn drop_database(&self) {
-        if let Self::Postgres { admin_url, name, .. } = self
+        if let Self::Postgres {
+            admin_url, name, ..
+        } = self
             && let Ok(admin) = Database::connect(admin_url).await
         {
             admin
@@ -94,9 +106,13 @@ impl TestDatabase {
 
 /// `postgres://u@h:p/old?x` -> `postgres://u@h:p/NAME?x`.
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{name}", &base[..path_start]);
     if let Some(query) = query {
         out.push('?');
@@ -273,9 +289,15 @@ mod tests {
 
 /// Sends raw bytes as the request body of a unary call, for requests no well-behaved client
 /// would build (bytes that do not decode).
-pub async fn raw_unary(app: &TestApp, path: &'static str, body: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
+pub async fn raw_unary(
+    app: &TestApp,
+    path: &'static str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(app.channel.clone());
-    grpc.ready().await.map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+    grpc.ready()
+        .await
+        .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
     grpc.unary(
         tonic::Request::new(body),
         http::uri::PathAndQuery::from_static(path),

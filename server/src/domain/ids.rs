@@ -24,6 +24,7 @@ macro_rules! string_id {
             }
 
             /// A value read back from the store, which only ever holds parsed ids.
+            #[allow(dead_code, reason = "not every id type is read back from the store")]
             pub(crate) fn from_stored(value: String) -> Self {
                 Self(value)
             }

@@ -174,7 +174,7 @@ pub struct Session {
 impl Session {
     /// When the session ends if no further activity is recorded.
     pub fn idle_expires_at(&self, idle_timeout: Duration) -> Timestamp {
-        self.last_active_at.add(idle_timeout)
+        self.last_active_at.plus(idle_timeout)
     }
 
     /// The single validity rule: not revoked (by row, or by the account's log-out-of-all cut-off

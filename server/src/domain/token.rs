@@ -27,7 +27,9 @@ pub enum MalformedToken {
     #[error("must not be empty")]
     Empty,
     /// Wrong prefix, length or alphabet.
-    #[error("must be a session token returned by RegisterSession (\"ast_\" and 43 base64url characters)")]
+    #[error(
+        "must be a session token returned by RegisterSession (\"ast_\" and 43 base64url characters)"
+    )]
     Format,
 }
 
@@ -58,16 +60,6 @@ impl SessionToken {
             Ok(TOKEN_BYTES) => Ok(Self { secret }),
             _ => Err(MalformedToken::Format),
         }
-    }
-
-    /// Rebuilds a token from its secret bytes (an idempotent replay unseals them).
-    pub(crate) fn from_secret(secret: [u8; TOKEN_BYTES]) -> Self {
-        Self { secret }
-    }
-
-    /// The secret bytes, for sealing an idempotent replay.
-    pub(crate) fn secret(&self) -> &[u8; TOKEN_BYTES] {
-        &self.secret
     }
 
     /// The wire form. Only RegisterSession's response ever carries it.
@@ -130,7 +122,11 @@ mod tests {
             "ast_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!",
             "ast_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         ] {
-            assert_eq!(SessionToken::parse(bad), Err(MalformedToken::Format), "{bad}");
+            assert_eq!(
+                SessionToken::parse(bad),
+                Err(MalformedToken::Format),
+                "{bad}"
+            );
         }
     }
 

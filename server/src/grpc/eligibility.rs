@@ -92,8 +92,12 @@ impl AccountEligibility for AccountEligibilityApi {
             "organization_id",
             OrganizationId::parse(&request.organization_id),
         );
-        let (account_id, protocol, organization_id) =
-            violations.finish(account.zip(protocol).zip(organization).map(|((a, p), o)| (a, p, o)))?;
+        let (account_id, protocol, organization_id) = violations.finish(
+            account
+                .zip(protocol)
+                .zip(organization)
+                .map(|((a, p), o)| (a, p, o)),
+        )?;
         let account = self
             .eligibility
             .set_sso_link(&account_id, protocol, organization_id)

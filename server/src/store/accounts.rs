@@ -1,9 +1,7 @@
 //! Queries on `accounts`. An account row is created on first sight (by a registration or the
 //! identity system); reads of an unknown account return `None` rather than creating it.
 
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, EntityTrait, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QuerySelect};
 
 use super::{StoreError, entity::account};
 use crate::{
@@ -75,7 +73,10 @@ pub async fn update(conn: &impl ConnectionTrait, account: &Account) -> Result<()
 
 fn into_domain(model: account::Model) -> Result<Account, StoreError> {
     let workspace_type = WorkspaceType::from_stored(&model.workspace_type).ok_or_else(|| {
-        StoreError::corrupt("accounts", format!("workspace_type {}", model.workspace_type))
+        StoreError::corrupt(
+            "accounts",
+            format!("workspace_type {}", model.workspace_type),
+        )
     })?;
     let sso_link = match (model.sso_protocol, model.sso_organization_id) {
         (Some(protocol), Some(organization_id)) => Some(SsoLink {

@@ -51,7 +51,10 @@ pub async fn find_by_token_hash(
 /// Reads a stored row into the domain type.
 pub(crate) fn into_domain(model: session::Model) -> Result<Session, StoreError> {
     let corrupt = |column: &str, value: &str| {
-        StoreError::corrupt("sessions", format!("{column} {value:?} in {}", model.session_id))
+        StoreError::corrupt(
+            "sessions",
+            format!("{column} {value:?} in {}", model.session_id),
+        )
     };
     Ok(Session {
         session_id: SessionId::parse(&model.session_id)
@@ -76,7 +79,12 @@ pub(crate) fn into_domain(model: session::Model) -> Result<Session, StoreError> 
             .as_deref()
             .map(RevocationId::parse)
             .transpose()
-            .map_err(|_| corrupt("revocation_id", model.revocation_id.as_deref().unwrap_or("")))?,
+            .map_err(|_| {
+                corrupt(
+                    "revocation_id",
+                    model.revocation_id.as_deref().unwrap_or(""),
+                )
+            })?,
         account_id: AccountId::from_stored(model.account_id),
         device_id: DeviceId::from_stored(model.device_id),
         user_agent: model.user_agent,
@@ -94,16 +102,6 @@ pub(crate) fn into_domain(model: session::Model) -> Result<Session, StoreError> 
         expires_at: Timestamp::from_micros(model.expires_at),
         revoked_at: model.revoked_at.map(Timestamp::from_micros),
     })
-}
-
-/// The stored form of a device type.
-pub(crate) fn device_type_to_stored(device_type: DeviceType) -> &'static str {
-    match device_type {
-        DeviceType::Unknown => "UNKNOWN",
-        DeviceType::Desktop => "DESKTOP",
-        DeviceType::Mobile => "MOBILE",
-        DeviceType::Tablet => "TABLET",
-    }
 }
 
 fn device_type_from_stored(value: &str) -> DeviceType {
