@@ -6,7 +6,11 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use active_sessions::{
-    FILE_DESCRIPTOR_SET, service_names, v1::account_eligibility_server::AccountEligibilityServer,
+    FILE_DESCRIPTOR_SET, service_names,
+    v1::{
+        account_eligibility_server::AccountEligibilityServer,
+        session_service_server::SessionServiceServer,
+    },
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -17,10 +21,19 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use crate::{
     clock::{Clock, SystemClock},
     config::Config,
-    domain::{eligibility::EligibilityService, session::Lifetimes, subject::SubjectResolver},
-    grpc::eligibility::AccountEligibilityApi,
+    domain::{
+        eligibility::EligibilityService,
+        session::Lifetimes,
+        sessions::{SessionSettings, Sessions},
+        subject::SubjectResolver,
+    },
+    enrich::GeoIp,
+    grpc::{eligibility::AccountEligibilityApi, sessions::SessionApi},
     store::{Store, StoreError},
 };
+
+/// Sessions marked per transaction by the log-out-of-all sweep.
+const SWEEP_BATCH: u64 = 5_000;
 
 /// How often the background health check pings the database.
 const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -44,6 +57,9 @@ pub enum StartError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The GeoIP database could not be opened.
+    #[error("{0}")]
+    GeoIp(#[from] crate::enrich::GeoIpError),
     /// Reflection could not be built from the descriptor sets (a build problem).
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -63,22 +79,53 @@ pub struct Services {
     config: Config,
     eligibility: EligibilityService,
     subjects: SubjectResolver,
+    sessions: Sessions,
 }
 
 impl Services {
     /// Builds every service over a connected, migrated store.
-    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> Self {
+    pub async fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let policy = &config.sessions;
         let lifetimes = Lifetimes {
-            default_lifetime: config.sessions.default_lifetime,
-            max_lifetime: config.sessions.max_lifetime,
-            idle_timeout: config.sessions.idle_timeout,
+            default_lifetime: policy.default_lifetime,
+            max_lifetime: policy.max_lifetime,
+            idle_timeout: policy.idle_timeout,
         };
-        Self {
+        let geoip = match &config.geoip_database {
+            Some(path) => {
+                let geoip = GeoIp::open(path)?;
+                tracing::info!(path = %path.display(), database = geoip.database_type(), "GeoIP database loaded");
+                Some(geoip)
+            }
+            None => None,
+        };
+        let settings = SessionSettings {
+            lifetimes,
+            request_id_retention: policy.request_id_retention,
+            touch_flush_interval: policy.touch_flush_interval,
+            cache_entries: policy.validation_cache_entries,
+            cache_max_age: policy.validation_cache_ttl,
+            feed_poll_interval: policy.revocation_poll_interval,
+            sweep_batch: SWEEP_BATCH,
+        };
+        let sessions = Sessions::new(store.clone(), clock.clone(), settings, geoip)
+            .await
+            .map_err(|source| StartError::Store {
+                url: config.database.url.redacted(),
+                source,
+            })?;
+        Ok(Self {
             eligibility: EligibilityService::new(store.clone(), clock.clone()),
             subjects: SubjectResolver::new(store.clone(), clock, lifetimes),
+            sessions,
             store,
             config,
-        }
+        })
+    }
+
+    /// The session commands (benchmarks and tests drive them directly).
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 }
 
@@ -101,15 +148,18 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
-        Ok(Self {
-            listener,
-            services: Services::new(store, config, clock),
-        })
+        let services = Services::new(store, config, clock).await?;
+        Ok(Self { listener, services })
     }
 
     /// The address actually bound (the real port when the configuration asked for port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The services this server runs (shared handles).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// Serves until `shutdown` completes, then drains.
@@ -165,6 +215,7 @@ pub async fn run(
         health.clone(),
         background.clone(),
     ));
+    services.sessions.spawn_background(&tasks, &background);
 
     let grace = services.config.shutdown_grace;
     let drain_started = CancellationToken::new();
@@ -187,11 +238,13 @@ pub async fn run(
 
     let eligibility =
         AccountEligibilityApi::new(services.eligibility.clone(), services.subjects.clone());
+    let sessions = SessionApi::new(services.sessions.clone(), background.clone());
     let router = Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AccountEligibilityServer::new(eligibility));
+        .add_service(AccountEligibilityServer::new(eligibility))
+        .add_service(SessionServiceServer::new(sessions));
 
     let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal_drain);
     tokio::pin!(serve);

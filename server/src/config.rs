@@ -145,6 +145,18 @@ pub struct SessionPolicy {
     /// How long a registration request id is remembered.
     #[arg(long = "request-id-retention", env = "ACTIVE_SESSIONS_REQUEST_ID_RETENTION", default_value = "24h", value_parser = parse_duration)]
     pub request_id_retention: Duration,
+
+    /// Most validations kept in the server's validation cache (0 turns it off).
+    #[arg(long = "validation-cache-entries", env = "ACTIVE_SESSIONS_VALIDATION_CACHE_ENTRIES", default_value_t = 100_000)]
+    pub validation_cache_entries: usize,
+
+    /// Longest a validation stays in the server's cache.
+    #[arg(long = "validation-cache-ttl", env = "ACTIVE_SESSIONS_VALIDATION_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
+    pub validation_cache_ttl: Duration,
+
+    /// How often the revocation log is read for revocations made by other replicas.
+    #[arg(long = "revocation-poll-interval", env = "ACTIVE_SESSIONS_REVOCATION_POLL_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
+    pub revocation_poll_interval: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -155,6 +167,9 @@ impl Default for SessionPolicy {
             idle_timeout: Duration::from_secs(14 * 86_400),
             touch_flush_interval: Duration::from_secs(5),
             request_id_retention: Duration::from_secs(86_400),
+            validation_cache_entries: 100_000,
+            validation_cache_ttl: Duration::from_secs(60),
+            revocation_poll_interval: Duration::from_millis(250),
         }
     }
 }

@@ -10,7 +10,10 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use active_sessions_client::proto::account_eligibility_client::AccountEligibilityClient;
+use active_sessions_client::proto::{
+    account_eligibility_client::AccountEligibilityClient,
+    session_service_client::SessionServiceClient,
+};
 use active_sessions_server::{Application, clock::ManualClock, config::Config};
 use sea_orm::{ConnectionTrait, Database};
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -136,6 +139,7 @@ pub struct TestApp {
     database: TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    services: Option<active_sessions_server::Services>,
 }
 
 impl TestApp {
@@ -149,6 +153,9 @@ impl TestApp {
         let database = TestDatabase::create(backend).await?;
         let mut config = Config::new("127.0.0.1:0".parse().unwrap(), database.url());
         config.database.max_connections = 8;
+        config.geoip_database = Some(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/data/GeoIP2-City-Test.mmdb").into(),
+        );
         adjust(&mut config);
         let clock = Arc::new(ManualClock::starting_now());
         let mut app = Self {
@@ -160,6 +167,7 @@ impl TestApp {
             database,
             shutdown: None,
             server: None,
+            services: None,
         };
         app.start().await;
         Some(app)
@@ -170,6 +178,7 @@ impl TestApp {
             .await
             .expect("server starts");
         self.addr = application.local_addr().expect("bound address");
+        self.services = Some(application.services().clone());
         let (tx, rx) = oneshot::channel();
         self.server = Some(tokio::spawn(async move {
             application
@@ -201,6 +210,12 @@ impl TestApp {
         }
     }
 
+    /// The server's session commands, for driving background work (sweeps, flushes) at a
+    /// moment the test chooses instead of waiting for it.
+    pub fn services(&self) -> &active_sessions_server::Services {
+        self.services.as_ref().expect("server running")
+    }
+
     /// Stops the server and removes its database.
     pub async fn stop(mut self) {
         self.stop_server().await;
@@ -210,6 +225,170 @@ impl TestApp {
     /// An AccountEligibility client.
     pub fn eligibility(&self) -> AccountEligibilityClient<Channel> {
         AccountEligibilityClient::new(self.channel.clone())
+    }
+
+    /// A SessionService client.
+    pub fn sessions(&self) -> SessionServiceClient<Channel> {
+        SessionServiceClient::new(self.channel.clone())
+    }
+
+    /// Registers a sign-in and returns the session and its token.
+    pub async fn sign_in(&self, sign_in: SignIn) -> (pb::Session, String) {
+        let response = self
+            .sessions()
+            .register_session(sign_in.request())
+            .await
+            .unwrap_or_else(|status| panic!("registration failed: {status:?}"))
+            .into_inner();
+        (response.session.expect("session"), response.session_token)
+    }
+
+    /// The rows the owner of `token` sees (every page).
+    pub async fn rows_for_token(&self, token: &str) -> Vec<pb::SessionRow> {
+        self.all_rows(by_token(token)).await
+    }
+
+    /// The rows an operator sees for `account_id` (every page).
+    pub async fn rows_for_account(&self, account_id: &str) -> Vec<pb::SessionRow> {
+        self.all_rows(by_account(account_id)).await
+    }
+
+    async fn all_rows(&self, subject: pb::Subject) -> Vec<pb::SessionRow> {
+        let mut rows = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .sessions()
+                .list_active_sessions(pb::ListActiveSessionsRequest {
+                    subject: Some(subject.clone()),
+                    page_size: 100,
+                    page_token: page_token.clone(),
+                    product: 0,
+                })
+                .await
+                .unwrap_or_else(|status| panic!("listing failed: {status:?}"))
+                .into_inner();
+            rows.extend(page.rows);
+            if page.next_page_token.is_empty() {
+                return rows;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Whether a token validates now.
+    pub async fn is_valid(&self, token: &str) -> bool {
+        self.sessions()
+            .validate_session(pb::ValidateSessionRequest { session_token: token.into() })
+            .await
+            .unwrap_or_else(|status| panic!("validation failed: {status:?}"))
+            .into_inner()
+            .valid
+    }
+}
+
+/// A `Subject` naming the owner by session token.
+pub fn by_token(token: &str) -> pb::Subject {
+    pb::Subject { subject: Some(pb::subject::Subject::SessionToken(token.into())) }
+}
+
+/// A `Subject` naming an account (operators).
+pub fn by_account(account_id: &str) -> pb::Subject {
+    pb::Subject { subject: Some(pb::subject::Subject::AccountId(account_id.into())) }
+}
+
+/// Real user agents.
+pub mod user_agents {
+    /// Chrome on macOS.
+    pub const CHROME_MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/129.0.0.0 Safari/537.36";
+    /// Safari on an iPhone.
+    pub const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+    /// Firefox on Windows.
+    pub const FIREFOX_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0";
+    /// The Codex desktop app on macOS.
+    pub const CODEX_MAC_APP: &str = "Codex/0.9.1 (Mac OS X 14.5; arm64)";
+}
+
+/// A sign-in to register: sensible defaults, adjusted per test.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    /// Account.
+    pub account_id: String,
+    /// Product.
+    pub product: pb::Product,
+    /// Client kind.
+    pub client_kind: pb::ClientKind,
+    /// Device id.
+    pub device_id: String,
+    /// User agent.
+    pub user_agent: String,
+    /// IP address.
+    pub ip_address: String,
+    /// Auth method.
+    pub auth_method: pb::AuthMethod,
+    /// Idempotency key.
+    pub request_id: String,
+    /// Lifetime.
+    pub lifetime: Option<std::time::Duration>,
+    /// Legacy import with unknown status.
+    pub status_unavailable: bool,
+}
+
+impl SignIn {
+    /// A ChatGPT browser sign-in by password from London, on `device_id`.
+    pub fn browser(account_id: &str, device_id: &str) -> Self {
+        Self {
+            account_id: account_id.into(),
+            product: pb::Product::Chatgpt,
+            client_kind: pb::ClientKind::Browser,
+            device_id: device_id.into(),
+            user_agent: user_agents::CHROME_MAC.into(),
+            ip_address: "81.2.69.142".into(),
+            auth_method: pb::AuthMethod::Password,
+            request_id: String::new(),
+            lifetime: None,
+            status_unavailable: false,
+        }
+    }
+
+    /// The same sign-in in another product.
+    pub fn product(mut self, product: pb::Product) -> Self {
+        self.product = product;
+        self
+    }
+
+    /// The same sign-in with another client kind.
+    pub fn kind(mut self, kind: pb::ClientKind) -> Self {
+        self.client_kind = kind;
+        self
+    }
+
+    /// The same sign-in from another IP.
+    pub fn ip(mut self, ip: &str) -> Self {
+        self.ip_address = ip.into();
+        self
+    }
+
+    /// The same sign-in with a request id.
+    pub fn request_id(mut self, request_id: &str) -> Self {
+        self.request_id = request_id.into();
+        self
+    }
+
+    /// The request message.
+    pub fn request(&self) -> pb::RegisterSessionRequest {
+        pb::RegisterSessionRequest {
+            request_id: self.request_id.clone(),
+            account_id: self.account_id.clone(),
+            product: self.product as i32,
+            client_kind: self.client_kind as i32,
+            device_id: self.device_id.clone(),
+            user_agent: self.user_agent.clone(),
+            ip_address: self.ip_address.clone(),
+            auth_method: self.auth_method as i32,
+            lifetime: self.lifetime.map(|d| prost_types::Duration::try_from(d).expect("duration")),
+            status_unavailable: self.status_unavailable,
+        }
     }
 }
 

@@ -110,3 +110,23 @@ ulid_id!(
     /// A security event id.
     EventId
 );
+
+/// A new ULID stamped with `now` (the injected clock's time, so ids sort with the clock), and
+/// monotonic within this process: two ids minted in the same millisecond still sort in minting
+/// order.
+pub fn new_ulid(now: crate::clock::Timestamp) -> Ulid {
+    use std::{
+        sync::{Mutex, OnceLock},
+        time::{Duration, UNIX_EPOCH},
+    };
+    static GENERATOR: OnceLock<Mutex<ulid::Generator>> = OnceLock::new();
+    let micros = u64::try_from(now.as_micros()).unwrap_or(0);
+    let at = UNIX_EPOCH + Duration::from_micros(micros);
+    let mut generator = GENERATOR
+        .get_or_init(|| Mutex::new(ulid::Generator::new()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    generator
+        .generate_from_datetime(at)
+        .unwrap_or_else(|_| Ulid::from_datetime(at))
+}

@@ -5,7 +5,11 @@
 pub mod account;
 pub mod eligibility;
 pub mod error;
+pub mod history;
 pub mod ids;
+pub mod page_token;
+pub mod revocation;
+pub mod sessions;
 pub mod session;
 pub mod subject;
 pub mod text;

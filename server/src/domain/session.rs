@@ -177,17 +177,37 @@ impl Session {
         self.last_active_at.plus(idle_timeout)
     }
 
-    /// The single validity rule: not revoked (by row, or by the account's log-out-of-all cut-off
-    /// `revoked_before`), not past its absolute expiry, not idle for too long.
+    /// The single validity rule: not revoked (by row, or, for the kinds the Active sessions
+    /// page manages, by the account's log-out-of-all cut-off `revoked_before`), not past its
+    /// absolute expiry, not idle for too long. `last_active_at` is the latest activity known,
+    /// which may be newer than the stored one while heartbeats wait to be flushed.
+    pub fn is_active_with_activity(
+        &self,
+        now: Timestamp,
+        idle_timeout: Duration,
+        revoked_before: Option<Timestamp>,
+        last_active_at: Timestamp,
+    ) -> bool {
+        self.revoked_at.is_none()
+            && !self.is_cut_off_by(revoked_before)
+            && now < self.expires_at
+            && now < last_active_at.max(self.last_active_at).plus(idle_timeout)
+    }
+
+    /// [`is_active_with_activity`](Self::is_active_with_activity) with the stored activity.
     pub fn is_active(
         &self,
         now: Timestamp,
         idle_timeout: Duration,
         revoked_before: Option<Timestamp>,
     ) -> bool {
-        self.revoked_at.is_none()
-            && revoked_before.is_none_or(|cut_off| self.signed_in_at >= cut_off)
-            && now < self.expires_at
-            && now < self.idle_expires_at(idle_timeout)
+        self.is_active_with_activity(now, idle_timeout, revoked_before, self.last_active_at)
+    }
+
+    /// True when a log-out of all sessions with this cut-off ends this session. Hidden kinds are
+    /// never managed from the Active sessions page, so the cut-off leaves them alone.
+    pub fn is_cut_off_by(&self, revoked_before: Option<Timestamp>) -> bool {
+        self.client_kind.is_visible()
+            && revoked_before.is_some_and(|cut_off| self.signed_in_at < cut_off)
     }
 }

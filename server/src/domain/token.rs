@@ -62,6 +62,16 @@ impl SessionToken {
         }
     }
 
+    /// Rebuilds a token from its secret bytes (an idempotent replay unseals them).
+    pub(crate) fn from_secret(secret: [u8; TOKEN_BYTES]) -> Self {
+        Self { secret }
+    }
+
+    /// The secret bytes, for sealing an idempotent replay.
+    pub(crate) fn secret(&self) -> &[u8; TOKEN_BYTES] {
+        &self.secret
+    }
+
     /// The wire form. Only RegisterSession's response ever carries it.
     pub fn expose(&self) -> String {
         format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.secret))

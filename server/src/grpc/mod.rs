@@ -4,4 +4,6 @@
 
 pub mod eligibility;
 pub mod proto;
+pub mod session_proto;
+pub mod sessions;
 pub mod status;

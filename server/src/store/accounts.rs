@@ -24,6 +24,19 @@ pub async fn find(
         .transpose()
 }
 
+/// Reads and locks an existing account inside a write transaction (PostgreSQL row lock).
+pub async fn lock(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+) -> Result<Option<Account>, StoreError> {
+    account::Entity::find_by_id(account_id.as_str())
+        .lock_exclusive()
+        .one(conn)
+        .await?
+        .map(into_domain)
+        .transpose()
+}
+
 /// Reads an account inside a write transaction, creating it if it does not exist, and locks its
 /// row until the transaction ends (PostgreSQL; SQLite has a single writer anyway). Commands that
 /// change an account's sessions take this lock first, so that they serialise per account.

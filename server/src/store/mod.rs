@@ -9,9 +9,13 @@
 pub mod accounts;
 pub mod entity;
 mod error;
+pub mod idempotency;
 pub mod migration;
+pub mod revocations;
+pub mod security_events;
 pub mod sessions;
 pub mod settings;
+pub mod trusted_devices;
 
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 

@@ -1,7 +1,11 @@
 //! Queries on `sessions`. Reads return domain [`Session`]s; the token is only ever looked up by
 //! its hash through the unique index.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func, Query},
+};
 
 use super::{
     StoreError,
@@ -11,7 +15,7 @@ use crate::{
     clock::Timestamp,
     domain::{
         ids::{AccountId, DeviceId, RevocationId, SessionId},
-        session::{AuthMethod, ClientKind, Product, Session, SessionStatus},
+        session::{AuthMethod, ClientKind, Product, RevocationReason, Session, SessionStatus},
         token::TokenHash,
     },
     enrich::{DeviceDetails, DeviceType, GeoLocation},
@@ -46,6 +50,356 @@ pub async fn find_by_token_hash(
             })
         })
         .transpose()
+}
+
+/// Stores a new session under its token hash.
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    session: &Session,
+    token_hash: &TokenHash,
+) -> Result<(), StoreError> {
+    session::Entity::insert(session::ActiveModel {
+        session_id: Set(session.session_id.to_string()),
+        token_hash: Set(token_hash.as_bytes().to_vec()),
+        account_id: Set(session.account_id.to_string()),
+        product: Set(session.product.as_str().to_owned()),
+        client_kind: Set(session.client_kind.as_str().to_owned()),
+        visible: Set(session.client_kind.is_visible()),
+        device_id: Set(session.device_id.to_string()),
+        user_agent: Set(session.user_agent.clone()),
+        browser: Set(session.device.browser.clone()),
+        browser_version: Set(session.device.browser_version.clone()),
+        os: Set(session.device.os.clone()),
+        os_version: Set(session.device.os_version.clone()),
+        device_type: Set(device_type_to_stored(session.device.device_type).to_owned()),
+        ip_address: Set(session.ip_address.clone()),
+        city: Set(session.location.city.clone()),
+        region: Set(session.location.region.clone()),
+        country_code: Set(session.location.country_code.clone()),
+        country: Set(session.location.country.clone()),
+        auth_method: Set(session.auth_method.as_str().to_owned()),
+        status: Set(session.status.as_str().to_owned()),
+        new_device: Set(session.new_device),
+        new_country: Set(session.new_country),
+        signed_in_at: Set(session.signed_in_at.as_micros()),
+        last_active_at: Set(session.last_active_at.as_micros()),
+        expires_at: Set(session.expires_at.as_micros()),
+        revoked_at: Set(session.revoked_at.map(Timestamp::as_micros)),
+        revoked_reason: Set(None),
+        revocation_id: Set(session.revocation_id.map(|id| id.to_string())),
+    })
+    .exec(conn)
+    .await?;
+    Ok(())
+}
+
+/// Reads one session by id.
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    session_id: SessionId,
+) -> Result<Option<Session>, StoreError> {
+    session::Entity::find_by_id(session_id.to_string())
+        .one(conn)
+        .await?
+        .map(into_domain)
+        .transpose()
+}
+
+/// True when the account has had any session before.
+pub async fn any_for_account(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+) -> Result<bool, StoreError> {
+    Ok(session::Entity::find()
+        .select_only()
+        .column(session::Column::SessionId)
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .limit(1)
+        .into_tuple::<String>()
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+/// True when the account has had any session on this device before.
+pub async fn device_seen(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    device_id: &DeviceId,
+) -> Result<bool, StoreError> {
+    Ok(session::Entity::find()
+        .select_only()
+        .column(session::Column::SessionId)
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(session::Column::DeviceId.eq(device_id.as_str()))
+        .limit(1)
+        .into_tuple::<String>()
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+/// True when the account has had any session from this country before.
+pub async fn country_seen(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    country_code: &str,
+) -> Result<bool, StoreError> {
+    Ok(session::Entity::find()
+        .select_only()
+        .column(session::Column::SessionId)
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(session::Column::CountryCode.eq(country_code))
+        .limit(1)
+        .into_tuple::<String>()
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+/// The ordering key of one row of the Active sessions page.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct RowKey {
+    /// The row's device.
+    pub device_id: String,
+    /// The latest sign-in among the row's sessions (as of the listing's snapshot).
+    pub row_key: i64,
+}
+
+/// Which rows a listing page reads: a snapshot instant and the keyset position after which the
+/// page starts. Membership and order are computed as of `as_of`, from facts that later writes do
+/// not change, so pages stay stable while sessions are added and revoked.
+#[derive(Debug, Clone)]
+pub struct RowQuery<'a> {
+    /// The account.
+    pub account_id: &'a AccountId,
+    /// The snapshot instant.
+    pub as_of: Timestamp,
+    /// The account's log-out-of-all cut-off, when it took effect at or before `as_of`.
+    pub cut_off: Option<Timestamp>,
+    /// The idle timeout.
+    pub idle_timeout: std::time::Duration,
+    /// Only sessions of this product.
+    pub product: Option<Product>,
+    /// Start after this (row key, device id).
+    pub after: Option<(i64, String)>,
+    /// At most this many rows.
+    pub limit: u64,
+}
+
+/// The row keys of one listing page, most recent sign-in first, device id breaking ties.
+pub async fn row_keys(conn: &impl ConnectionTrait, query: &RowQuery<'_>) -> Result<Vec<RowKey>, StoreError> {
+    let as_of = query.as_of.as_micros();
+    let mut select = session::Entity::find()
+        .select_only()
+        .column(session::Column::DeviceId)
+        .column_as(session::Column::SignedInAt.max(), "row_key")
+        .filter(session::Column::AccountId.eq(query.account_id.as_str()))
+        .filter(session::Column::Visible.eq(true))
+        .filter(session::Column::SignedInAt.lte(as_of))
+        .filter(
+            Condition::any()
+                .add(session::Column::RevokedAt.is_null())
+                .add(session::Column::RevokedAt.gt(as_of)),
+        )
+        .filter(session::Column::ExpiresAt.gt(as_of))
+        .filter(session::Column::LastActiveAt.gt(query.as_of.minus(query.idle_timeout).as_micros()));
+    if let Some(cut_off) = query.cut_off {
+        select = select.filter(session::Column::SignedInAt.gte(cut_off.as_micros()));
+    }
+    if let Some(product) = query.product {
+        select = select.filter(session::Column::Product.eq(product.as_str()));
+    }
+    select = select.group_by(session::Column::DeviceId);
+    if let Some((key, device)) = &query.after {
+        let max = Expr::from(Func::max(Expr::col(session::Column::SignedInAt)));
+        select = select.having(
+            Condition::any()
+                .add(max.clone().lt(*key))
+                .add(
+                    Condition::all()
+                        .add(max.eq(*key))
+                        .add(Expr::col(session::Column::DeviceId).gt(device.as_str())),
+                ),
+        );
+    }
+    Ok(select
+        .order_by_desc(Expr::from(Func::max(Expr::col(session::Column::SignedInAt))))
+        .order_by_asc(session::Column::DeviceId)
+        .limit(query.limit)
+        .into_model::<RowKey>()
+        .all(conn)
+        .await?)
+}
+
+/// Every visible session of the account on these devices that is not marked revoked (the
+/// caller applies the full validity rule).
+pub async fn unrevoked_on_devices(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    devices: &[DeviceId],
+    product: Option<Product>,
+) -> Result<Vec<Session>, StoreError> {
+    if devices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut select = session::Entity::find()
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(session::Column::Visible.eq(true))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::DeviceId.is_in(devices.iter().map(DeviceId::as_str)));
+    if let Some(product) = product {
+        select = select.filter(session::Column::Product.eq(product.as_str()));
+    }
+    select
+        .order_by_desc(session::Column::LastActiveAt)
+        .order_by_asc(session::Column::SessionId)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(into_domain)
+        .collect()
+}
+
+/// Every visible session the account ever had on this device, revoked or not.
+pub async fn visible_on_device(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    device_id: &DeviceId,
+) -> Result<Vec<Session>, StoreError> {
+    session::Entity::find()
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(session::Column::Visible.eq(true))
+        .filter(session::Column::DeviceId.eq(device_id.as_str()))
+        .order_by_asc(session::Column::SessionId)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(into_domain)
+        .collect()
+}
+
+/// Marks sessions revoked (those not already marked); returns how many changed.
+pub async fn mark_revoked(
+    conn: &impl ConnectionTrait,
+    session_ids: &[SessionId],
+    at: Timestamp,
+    reason: RevocationReason,
+    revocation_id: RevocationId,
+) -> Result<u64, StoreError> {
+    if session_ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(at.as_micros()))
+        .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
+        .col_expr(session::Column::RevocationId, Expr::value(revocation_id.to_string()))
+        .filter(session::Column::SessionId.is_in(session_ids.iter().map(ToString::to_string)))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+/// Marks up to `batch` of the account's visible sessions signed in before `cut_off` revoked;
+/// returns how many changed (0 when the sweep is done).
+pub async fn sweep_batch(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    cut_off: Timestamp,
+    reason: RevocationReason,
+    revocation_id: RevocationId,
+    batch: u64,
+) -> Result<u64, StoreError> {
+    let pending = Query::select()
+        .column(session::Column::SessionId)
+        .from(session::Entity)
+        .and_where(session::Column::AccountId.eq(account_id.as_str()))
+        .and_where(session::Column::Visible.eq(true))
+        .and_where(session::Column::RevokedAt.is_null())
+        .and_where(session::Column::SignedInAt.lt(cut_off.as_micros()))
+        .limit(batch)
+        .to_owned();
+    Ok(session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(cut_off.as_micros()))
+        .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
+        .col_expr(session::Column::RevocationId, Expr::value(revocation_id.to_string()))
+        .filter(session::Column::SessionId.in_subquery(pending))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+/// How many visible, unrevoked sessions of the account were signed in before `cut_off`.
+pub async fn count_before(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    cut_off: Timestamp,
+) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(session::Entity::find()
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(session::Column::Visible.eq(true))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::SignedInAt.lt(cut_off.as_micros()))
+        .count(conn)
+        .await?)
+}
+
+/// The products of the account's visible, unrevoked sessions signed in before `cut_off`.
+pub async fn products_before(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    cut_off: Timestamp,
+) -> Result<Vec<Product>, StoreError> {
+    let stored: Vec<String> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Product)
+        .distinct()
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(session::Column::Visible.eq(true))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::SignedInAt.lt(cut_off.as_micros()))
+        .into_tuple::<String>()
+        .all(conn)
+        .await?;
+    let mut products: Vec<Product> = stored.iter().filter_map(|p| Product::from_stored(p)).collect();
+    products.sort();
+    Ok(products)
+}
+
+/// Activity recorded for one session since the last flush.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// The session.
+    pub session_id: SessionId,
+    /// Latest activity.
+    pub at: Timestamp,
+    /// The IP address seen with it, if any, and its approximate location.
+    pub ip: Option<(String, GeoLocation)>,
+}
+
+/// Writes coalesced activity: moves `last_active_at` forward (never back) and records the IP.
+pub async fn apply_activity(conn: &impl ConnectionTrait, batch: &[Activity]) -> Result<(), StoreError> {
+    for activity in batch {
+        let mut update = session::Entity::update_many()
+            .col_expr(session::Column::LastActiveAt, Expr::value(activity.at.as_micros()));
+        if let Some((ip, location)) = &activity.ip {
+            update = update
+                .col_expr(session::Column::IpAddress, Expr::value(ip.clone()))
+                .col_expr(session::Column::City, Expr::value(location.city.clone()))
+                .col_expr(session::Column::Region, Expr::value(location.region.clone()))
+                .col_expr(session::Column::CountryCode, Expr::value(location.country_code.clone()))
+                .col_expr(session::Column::Country, Expr::value(location.country.clone()));
+        }
+        update
+            .filter(session::Column::SessionId.eq(activity.session_id.to_string()))
+            .filter(session::Column::LastActiveAt.lt(activity.at.as_micros()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Reads a stored row into the domain type.
@@ -104,7 +458,18 @@ pub(crate) fn into_domain(model: session::Model) -> Result<Session, StoreError> 
     })
 }
 
-fn device_type_from_stored(value: &str) -> DeviceType {
+/// The stored form of a device type.
+pub(crate) fn device_type_to_stored(device_type: DeviceType) -> &'static str {
+    match device_type {
+        DeviceType::Unknown => "UNKNOWN",
+        DeviceType::Desktop => "DESKTOP",
+        DeviceType::Mobile => "MOBILE",
+        DeviceType::Tablet => "TABLET",
+    }
+}
+
+/// Reads the stored form of a device type (unknown values read as unknown).
+pub(crate) fn device_type_from_stored(value: &str) -> DeviceType {
     match value {
         "DESKTOP" => DeviceType::Desktop,
         "MOBILE" => DeviceType::Mobile,

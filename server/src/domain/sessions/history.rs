@@ -1,0 +1,57 @@
+//! ListSecurityEvents (S15): the account's security history, newest first, paginated by the
+//! event id (a ULID, so ordered by time) in a signed page token.
+
+use serde::{Deserialize, Serialize};
+
+use super::Sessions;
+use crate::{
+    domain::{DomainError, history::SecurityEvent, ids::EventId, subject::Subject},
+    store::security_events,
+};
+
+/// What an events page token carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct EventsPosition {
+    /// The last event id returned.
+    before: String,
+}
+
+impl Sessions {
+    /// One page of the account's security history.
+    pub async fn security_events(
+        &self,
+        subject: &Subject,
+        page_size: u64,
+        page_token: Option<&str>,
+    ) -> Result<(Vec<SecurityEvent>, Option<String>), DomainError> {
+        let owner = self.eligible_owner(subject).await?;
+        let before = page_token
+            .map(|token| {
+                let position: EventsPosition =
+                    self.inner
+                        .page_tokens
+                        .open(token, "events", &owner.account_id, "")?;
+                EventId::parse(&position.before).map_err(|_| DomainError::PageTokenInvalid)
+            })
+            .transpose()?;
+        let mut events =
+            security_events::list(self.inner.store.reader(), &owner.account_id, before, page_size + 1)
+                .await?;
+        let next = if events.len() as u64 > page_size {
+            events.truncate(page_size as usize);
+            events.last().map(|last| {
+                self.inner.page_tokens.seal(
+                    "events",
+                    &owner.account_id,
+                    "",
+                    &EventsPosition {
+                        before: last.event_id.to_string(),
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        Ok((events, next))
+    }
+}

@@ -1,0 +1,143 @@
+//! The SessionService's commands over one shared context: registration, validation, activity,
+//! the Active sessions rows, log-outs (one row, one session, everything), the revocation feed,
+//! and the security history. Each command lives in its own file as an `impl Sessions` block.
+
+mod activity;
+mod cache;
+mod feed;
+mod history;
+mod register;
+mod revoke;
+mod rows;
+mod sweep;
+mod validate;
+
+use std::{sync::Arc, time::Duration};
+
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use activity::ActivityBuffer;
+pub use cache::{CacheStats, CachedSession, ValidationCache};
+pub use feed::{RevocationBatch, RevocationFeed, WatchBatch};
+pub use register::{NewSession, Registered};
+pub use revoke::{RevokeOutcome, RevokeResult, RevokeTarget};
+pub use rows::{LogOutAction, NoLogOutReason, RowsPage, SessionRow};
+pub use validate::ValidSession;
+
+use super::{
+    DomainError,
+    eligibility::EligibilityService,
+    history::Actor,
+    page_token::PageTokens,
+    session::Lifetimes,
+    subject::{Owner, Subject, SubjectResolver},
+};
+use crate::{
+    clock::Clock,
+    enrich::GeoIp,
+    store::{Store, StoreError, settings},
+};
+
+/// Tuning of the session service beyond the lifetimes.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// Session lifetimes.
+    pub lifetimes: Lifetimes,
+    /// How long a registration request id is remembered.
+    pub request_id_retention: Duration,
+    /// How often heartbeats are flushed.
+    pub touch_flush_interval: Duration,
+    /// Validation cache size (0 disables it).
+    pub cache_entries: usize,
+    /// Longest a validation stays cached.
+    pub cache_max_age: Duration,
+    /// How often the revocation feed reads the log when nothing local woke it.
+    pub feed_poll_interval: Duration,
+    /// Sessions marked per transaction by the log-out-of-all sweep.
+    pub sweep_batch: u64,
+}
+
+/// The session commands. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: SessionSettings,
+    geoip: Option<GeoIp>,
+    subjects: SubjectResolver,
+    page_tokens: PageTokens,
+    seal_key: [u8; 32],
+    cache: ValidationCache,
+    activity: ActivityBuffer,
+    feed: RevocationFeed,
+    sweep_wake: tokio::sync::Notify,
+}
+
+impl Sessions {
+    /// Builds the service, reading (or creating) the keys every replica shares.
+    pub async fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        settings: SessionSettings,
+        geoip: Option<GeoIp>,
+    ) -> Result<Self, StoreError> {
+        let now = clock.now();
+        let page_key = settings::key(store.reader(), "page_token_key", now).await?;
+        let seal_key = settings::key(store.reader(), "idempotency_seal_key", now).await?;
+        let feed = RevocationFeed::start(&store).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                subjects: SubjectResolver::new(store.clone(), clock.clone(), settings.lifetimes),
+                cache: ValidationCache::new(settings.cache_entries, settings.cache_max_age),
+                page_tokens: PageTokens::new(page_key),
+                seal_key,
+                activity: ActivityBuffer::default(),
+                feed,
+                sweep_wake: tokio::sync::Notify::new(),
+                store,
+                clock,
+                settings,
+                geoip,
+            }),
+        })
+    }
+
+    /// Starts the background work: heartbeat flushing, the log-out-of-all sweep, the revocation
+    /// feed, and forgetting expired request ids. Each stops when `stop` is cancelled (heartbeats
+    /// are flushed one last time).
+    pub fn spawn_background(&self, tasks: &TaskTracker, stop: &CancellationToken) {
+        tasks.spawn(self.clone().flush_activity_until(stop.clone()));
+        tasks.spawn(self.clone().sweep_until(stop.clone()));
+        tasks.spawn(self.clone().follow_feed_until(stop.clone()));
+        tasks.spawn(self.clone().purge_request_ids_until(stop.clone()));
+    }
+
+    /// Validation cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Resolves an owner-facing subject and refuses accounts linked to organisation SSO.
+    async fn eligible_owner(&self, subject: &Subject) -> Result<Owner, DomainError> {
+        let owner = self.inner.subjects.resolve(subject).await?;
+        EligibilityService::ensure_eligible(owner.account.as_ref())?;
+        Ok(owner)
+    }
+
+    /// Who acts when an owner-facing call is made for this subject.
+    fn actor(subject: &Subject) -> Actor {
+        match subject {
+            Subject::SessionToken(_) => Actor::User,
+            Subject::Account(_) => Actor::Operator("operator".into()),
+        }
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        self.inner.settings.lifetimes.idle_timeout
+    }
+}

@@ -1,0 +1,275 @@
+//! RegisterSession: a product records a sign-in. The server mints the id and the token, reads
+//! the user agent and the IP's approximate location, and stores the session, its sign-in event
+//! and (with a request id) an idempotency record in one transaction. A retry with the same
+//! request id and request returns the same session and token; the token travels sealed in the
+//! idempotency record, never in clear.
+
+use std::{net::IpAddr, time::Duration};
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use super::Sessions;
+use crate::{
+    domain::{
+        DomainError,
+        history::{Actor, SecurityEvent, SecurityEventType},
+        ids::{AccountId, DeviceId, RequestId, SessionId, new_ulid},
+        session::{AuthMethod, ClientKind, Product, Session, SessionStatus},
+        text::Violations,
+        token::SessionToken,
+    },
+    enrich::parse_user_agent,
+    store::{
+        StoreError, accounts,
+        idempotency::{self, IdempotencyRecord},
+        security_events, sessions,
+    },
+};
+
+/// A sign-in to record, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// Idempotency key, if the caller sent one.
+    pub request_id: Option<RequestId>,
+    /// The account.
+    pub account_id: AccountId,
+    /// The product.
+    pub product: Product,
+    /// The client kind.
+    pub client_kind: ClientKind,
+    /// The device id.
+    pub device_id: DeviceId,
+    /// The raw user agent (may be empty).
+    pub user_agent: String,
+    /// The client's IP, if known.
+    pub ip: Option<IpAddr>,
+    /// How the user signed in.
+    pub auth_method: AuthMethod,
+    /// Requested lifetime, if any.
+    pub lifetime: Option<Duration>,
+    /// Imported with a state that cannot be confirmed.
+    pub status_unavailable: bool,
+}
+
+impl NewSession {
+    /// SHA-256 over every field but the request id: "the same request" for idempotency.
+    fn fingerprint(&self) -> [u8; 32] {
+        let lifetime = self
+            .lifetime
+            .map_or_else(|| "default".to_owned(), |d| d.as_micros().to_string());
+        let ip = self.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let fields = [
+            self.account_id.as_str(),
+            self.product.as_str(),
+            self.client_kind.as_str(),
+            self.device_id.as_str(),
+            &self.user_agent,
+            &ip,
+            self.auth_method.as_str(),
+            &lifetime,
+            if self.status_unavailable { "unavailable" } else { "active" },
+        ];
+        let mut hasher = Sha256::new();
+        for field in fields {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field.as_bytes());
+        }
+        hasher.finalize().into()
+    }
+}
+
+/// A registered session and its token.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The session.
+    pub session: Session,
+    /// Its token (returned to the caller once; only the hash is stored).
+    pub token: SessionToken,
+    /// True when a retried request id returned an earlier registration.
+    pub replayed: bool,
+}
+
+impl Sessions {
+    /// Records a sign-in. `scope` names the caller, so that two callers' request ids never
+    /// collide.
+    pub async fn register(
+        &self,
+        scope: &str,
+        request: NewSession,
+        actor: &Actor,
+    ) -> Result<Registered, DomainError> {
+        let lifetimes = self.inner.settings.lifetimes;
+        let lifetime = match request.lifetime {
+            None => lifetimes.default_lifetime,
+            Some(lifetime) if lifetime.is_zero() => {
+                return Err(Violations::single("lifetime", "must be positive").into());
+            }
+            Some(lifetime) if lifetime > lifetimes.max_lifetime => {
+                return Err(Violations::single(
+                    "lifetime",
+                    format!("must be at most {}", humantime::format_duration(lifetimes.max_lifetime)),
+                )
+                .into());
+            }
+            Some(lifetime) => lifetime,
+        };
+        // A concurrent registration with the same request id for another account can win the
+        // insert of the idempotency record; the retry then finds its record and answers as a
+        // replay or a reuse.
+        match self.try_register(scope, &request, lifetime, actor).await {
+            Err(DomainError::Store(StoreError::Conflict)) => {
+                self.try_register(scope, &request, lifetime, actor).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_register(
+        &self,
+        scope: &str,
+        request: &NewSession,
+        lifetime: Duration,
+        actor: &Actor,
+    ) -> Result<Registered, DomainError> {
+        let fingerprint = request.fingerprint();
+        let device = parse_user_agent(&request.user_agent);
+        let location = request
+            .ip
+            .and_then(|ip| self.inner.geoip.as_ref()?.lookup(ip))
+            .unwrap_or_default();
+
+        let txn = self.inner.store.write().await?;
+        let now = self.inner.clock.now();
+        // The account row lock orders this registration against a concurrent log-out of all
+        // sessions and against duplicates of the same request id.
+        accounts::lock_or_create(&*txn, &request.account_id, now).await?;
+
+        if let Some(request_id) = &request.request_id
+            && let Some(record) =
+                idempotency::find(&*txn, scope, request_id.as_str(), now).await?
+        {
+            if record.request_hash != fingerprint {
+                return Err(DomainError::RequestIdReused);
+            }
+            let session = sessions::find(&*txn, record.session_id)
+                .await?
+                .ok_or_else(|| StoreError::corrupt("idempotency_records", "session missing"))?;
+            let token = SessionToken::from_secret(xor(
+                &record.sealed_token,
+                &self.seal_stream(scope, request_id),
+            ));
+            return Ok(Registered {
+                session,
+                token,
+                replayed: true,
+            });
+        }
+
+        let earlier_session = sessions::any_for_account(&*txn, &request.account_id).await?;
+        let new_device = earlier_session
+            && !sessions::device_seen(&*txn, &request.account_id, &request.device_id).await?;
+        let new_country = match (&location.country_code, earlier_session) {
+            (Some(country), true) => {
+                !sessions::country_seen(&*txn, &request.account_id, country).await?
+            }
+            _ => false,
+        };
+        let token = SessionToken::mint().map_err(|_| DomainError::Entropy)?;
+        let session = Session {
+            session_id: SessionId::from_ulid(new_ulid(now)),
+            account_id: request.account_id.clone(),
+            product: request.product,
+            client_kind: request.client_kind,
+            device_id: request.device_id.clone(),
+            user_agent: request.user_agent.clone(),
+            device,
+            ip_address: request.ip.map(|ip| ip.to_string()),
+            location,
+            auth_method: request.auth_method,
+            status: if request.status_unavailable {
+                SessionStatus::Unavailable
+            } else {
+                SessionStatus::Active
+            },
+            new_device,
+            new_country,
+            signed_in_at: now,
+            last_active_at: now,
+            expires_at: now.plus(lifetime),
+            revoked_at: None,
+            revocation_id: None,
+        };
+        sessions::insert(&*txn, &session, &token.hash()).await?;
+        if let Some(request_id) = &request.request_id {
+            let record = IdempotencyRecord {
+                request_hash: fingerprint,
+                session_id: session.session_id,
+                sealed_token: xor(token.secret(), &self.seal_stream(scope, request_id)),
+                expires_at: now.plus(self.inner.settings.request_id_retention),
+            };
+            idempotency::insert(&*txn, scope, request_id.as_str(), &record, now).await?;
+        }
+        // Hidden kinds are never shown to the owner, so their sign-ins stay out of the history.
+        if session.client_kind.is_visible() {
+            let event = SecurityEvent::new(
+                session.account_id.clone(),
+                SecurityEventType::SignIn,
+                now,
+                actor,
+            )
+            .about_session(&session);
+            security_events::insert(&*txn, &event).await?;
+        }
+        txn.commit().await?;
+        tracing::info!(
+            session_id = %session.session_id,
+            account_id = %session.account_id,
+            product = session.product.as_str(),
+            client_kind = session.client_kind.as_str(),
+            "session registered"
+        );
+        Ok(Registered {
+            session,
+            token,
+            replayed: false,
+        })
+    }
+
+    /// The key stream that seals a token in the idempotency record of `(scope, request_id)`:
+    /// HMAC-SHA256 under the server's sealing key. Each record key is used once, so XOR with it
+    /// is a one-time pad.
+    fn seal_stream(&self, scope: &str, request_id: &RequestId) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.seal_key)
+            .unwrap_or_else(|_| Hmac::<Sha256>::new(&Default::default()));
+        mac.update(b"active-sessions idempotency seal\0");
+        mac.update(&(scope.len() as u64).to_be_bytes());
+        mac.update(scope.as_bytes());
+        mac.update(request_id.as_str().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+fn xor(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    std::array::from_fn(|i| a[i] ^ b[i])
+}
+
+/// How often expired request ids are forgotten.
+const REQUEST_ID_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+impl Sessions {
+    /// Forgets expired request ids every hour until `stop`.
+    pub(super) async fn purge_request_ids_until(self, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(REQUEST_ID_PURGE_INTERVAL) => {}
+            }
+            match idempotency::purge_expired(self.inner.store.reader(), self.inner.clock.now()).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::debug!(purged, "forgot expired registration request ids"),
+                Err(err) => tracing::warn!(error = %err, "purging request ids failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The log-out-of-all sweep. RevokeAllSessions only writes the account's cut-off, which makes
+//! every earlier session invalid at once; this background task then marks the session rows in
+//! batches (one short transaction each, so other writers interleave) and records progress on
+//! the revocation, which GetRevocation reports. It resumes unfinished sweeps after a restart,
+//! including those another replica started.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Sessions;
+use crate::{
+    domain::{DomainError, revocation::Revocation},
+    store::{revocations, sessions},
+};
+
+/// How often unfinished sweeps are looked for when nothing wakes the sweeper.
+const SWEEP_RESCAN_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Sessions {
+    /// Sweeps every unfinished log-out of all sessions to completion. Returns how many
+    /// sessions were marked.
+    pub async fn sweep_pending(&self) -> Result<u64, DomainError> {
+        let mut marked = 0;
+        for revocation in revocations::unswept(self.inner.store.reader()).await? {
+            marked += self.sweep(&revocation).await?;
+        }
+        Ok(marked)
+    }
+
+    async fn sweep(&self, revocation: &Revocation) -> Result<u64, DomainError> {
+        let Some(cut_off) = revocation.revoked_before else {
+            return Ok(0);
+        };
+        let batch = self.inner.settings.sweep_batch;
+        let mut total = 0;
+        loop {
+            let txn = self.inner.store.write().await?;
+            let marked = sessions::sweep_batch(
+                &*txn,
+                &revocation.account_id,
+                cut_off,
+                revocation.reason,
+                revocation.revocation_id,
+                batch,
+            )
+            .await?;
+            let done = marked < batch;
+            let completed_at = done.then(|| self.inner.clock.now());
+            revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at).await?;
+            txn.commit().await?;
+            total += marked;
+            if done {
+                tracing::info!(
+                    revocation_id = %revocation.revocation_id,
+                    account_id = %revocation.account_id,
+                    sessions = total,
+                    "log-out-of-all sweep finished"
+                );
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs the sweep whenever a log-out of all sessions is recorded, and periodically.
+    pub(super) async fn sweep_until(self, stop: CancellationToken) {
+        loop {
+            if let Err(err) = self.sweep_pending().await {
+                tracing::warn!(error = %err, "log-out-of-all sweep failed; will retry");
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.inner.sweep_wake.notified() => {}
+                () = tokio::time::sleep(SWEEP_RESCAN_INTERVAL) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! ValidateSession and TouchSession: the hot path. Validation never writes: a cache hit, or one
+//! indexed read by token hash (with the account's cut-off joined in). Heartbeats go to the
+//! activity buffer; a background task flushes them.
+
+use std::net::IpAddr;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{CachedSession, Sessions};
+use crate::{
+    clock::Timestamp,
+    domain::{
+        DomainError,
+        ids::{AccountId, DeviceId, SessionId},
+        session::Product,
+        token::SessionToken,
+    },
+    store::sessions::{self, Activity},
+};
+
+/// A session that is signed in now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidSession {
+    /// Its id.
+    pub session_id: SessionId,
+    /// Its account.
+    pub account_id: AccountId,
+    /// Its product.
+    pub product: Product,
+    /// Its device.
+    pub device_id: DeviceId,
+    /// When it was created.
+    pub signed_in_at: Timestamp,
+    /// Absolute expiry.
+    pub expires_at: Timestamp,
+    /// Expiry if no further activity is recorded.
+    pub idle_expires_at: Timestamp,
+}
+
+impl Sessions {
+    /// Whether a token is signed in now. `None` for a revoked, expired or unknown token.
+    pub async fn validate(&self, token: &SessionToken) -> Result<Option<ValidSession>, DomainError> {
+        let hash = token.hash();
+        let now = self.inner.clock.now();
+        if let Some(cached) = self.inner.cache.get(&hash, now) {
+            return Ok(self.still_valid(&cached, now));
+        }
+        let epoch = self.inner.cache.epoch();
+        let Some(found) = sessions::find_by_token_hash(self.inner.store.reader(), &hash).await?
+        else {
+            return Ok(None);
+        };
+        let cached = CachedSession {
+            session: found.session,
+            revoked_before: found.revoked_before,
+        };
+        let valid = self.still_valid(&cached, now);
+        if valid.is_some() {
+            self.inner.cache.insert(epoch, hash, cached, now);
+        }
+        Ok(valid)
+    }
+
+    /// Applies the validity rule to a session as read (from the cache or the database), with
+    /// the latest activity known in memory.
+    fn still_valid(&self, cached: &CachedSession, now: Timestamp) -> Option<ValidSession> {
+        let session = &cached.session;
+        let last_active = self
+            .inner
+            .activity
+            .latest(session.session_id)
+            .unwrap_or(session.last_active_at)
+            .max(session.last_active_at);
+        session
+            .is_active_with_activity(now, self.idle_timeout(), cached.revoked_before, last_active)
+            .then(|| ValidSession {
+                session_id: session.session_id,
+                account_id: session.account_id.clone(),
+                product: session.product,
+                device_id: session.device_id.clone(),
+                signed_in_at: session.signed_in_at,
+                expires_at: session.expires_at,
+                idle_expires_at: last_active.plus(self.idle_timeout()),
+            })
+    }
+
+    /// Records activity on a valid session. [`DomainError::NotFound`] when the token is not
+    /// signed in.
+    pub async fn touch(
+        &self,
+        token: &SessionToken,
+        ip: Option<IpAddr>,
+    ) -> Result<ValidSession, DomainError> {
+        let valid = self
+            .validate(token)
+            .await?
+            .ok_or(DomainError::NotFound("session"))?;
+        self.inner
+            .activity
+            .record(valid.session_id, self.inner.clock.now(), ip);
+        Ok(valid)
+    }
+
+    /// Writes buffered heartbeats now. Returns how many sessions were written.
+    pub async fn flush_activity(&self) -> Result<usize, DomainError> {
+        let batch = self.inner.activity.drain();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let activity: Vec<Activity> = batch
+            .iter()
+            .map(|(session_id, pending)| Activity {
+                session_id: *session_id,
+                at: pending.at,
+                ip: pending.ip.map(|ip| {
+                    let location = self
+                        .inner
+                        .geoip
+                        .as_ref()
+                        .and_then(|geoip| geoip.lookup(ip))
+                        .unwrap_or_default();
+                    (ip.to_string(), location)
+                }),
+            })
+            .collect();
+        let written = async {
+            let txn = self.inner.store.write().await?;
+            sessions::apply_activity(&*txn, &activity).await?;
+            txn.commit().await
+        }
+        .await;
+        match written {
+            Ok(()) => {
+                for item in &activity {
+                    self.inner.cache.record_activity(item.session_id, item.at);
+                }
+                Ok(activity.len())
+            }
+            Err(err) => {
+                self.inner.activity.restore(batch);
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Flushes heartbeats every interval until `stop`, then once more.
+    pub(super) async fn flush_activity_until(self, stop: CancellationToken) {
+        let interval = self.inner.settings.touch_flush_interval;
+        loop {
+            let stopping = tokio::select! {
+                () = stop.cancelled() => true,
+                () = tokio::time::sleep(interval) => false,
+            };
+            if let Err(err) = self.flush_activity().await {
+                tracing::warn!(error = %err, "flushing session activity failed; will retry");
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+}

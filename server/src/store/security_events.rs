@@ -1,0 +1,112 @@
+//! Queries on `security_events`: append, and list newest first with a keyset cursor on the id.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::{StoreError, entity::security_event};
+use crate::{
+    clock::Timestamp,
+    domain::{
+        history::{SecurityEvent, SecurityEventType},
+        ids::{AccountId, DeviceId, EventId, RevocationId, SessionId},
+        session::Product,
+    },
+    enrich::{DeviceDetails, GeoLocation},
+};
+
+/// Appends an event.
+pub async fn insert(conn: &impl ConnectionTrait, event: &SecurityEvent) -> Result<(), StoreError> {
+    security_event::Entity::insert(security_event::ActiveModel {
+        event_id: Set(event.event_id.to_string()),
+        account_id: Set(event.account_id.to_string()),
+        event_type: Set(event.event_type.as_str().to_owned()),
+        occurred_at: Set(event.occurred_at.as_micros()),
+        session_id: Set(event.session_id.map(|id| id.to_string())),
+        product: Set(event.product.map(|p| p.as_str().to_owned())),
+        device_id: Set(event.device_id.as_ref().map(ToString::to_string)),
+        device_description: Set(event.device.description()),
+        browser: Set(event.device.browser.clone()),
+        os: Set(event.device.os.clone()),
+        device_type: Set(Some(super::sessions::device_type_to_stored(event.device.device_type).to_owned())),
+        city: Set(event.location.city.clone()),
+        region: Set(event.location.region.clone()),
+        country_code: Set(event.location.country_code.clone()),
+        country: Set(event.location.country.clone()),
+        actor: Set(event.actor.clone()),
+        revocation_id: Set(event.revocation_id.map(|id| id.to_string())),
+        session_count: Set(event.session_count),
+    })
+    .exec(conn)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` events of the account older than `before` (all when `None`), newest first.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    before: Option<EventId>,
+    limit: u64,
+) -> Result<Vec<SecurityEvent>, StoreError> {
+    let mut query = security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id.as_str()));
+    if let Some(before) = before {
+        query = query.filter(security_event::Column::EventId.lt(before.to_string()));
+    }
+    query
+        .order_by_desc(security_event::Column::EventId)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(into_domain)
+        .collect()
+}
+
+fn into_domain(model: security_event::Model) -> Result<SecurityEvent, StoreError> {
+    let corrupt = |what: &str| StoreError::corrupt("security_events", format!("{what} in {}", model.event_id));
+    Ok(SecurityEvent {
+        event_id: EventId::parse(&model.event_id).map_err(|_| corrupt("event_id"))?,
+        event_type: SecurityEventType::from_stored(&model.event_type)
+            .ok_or_else(|| corrupt("event_type"))?,
+        session_id: model
+            .session_id
+            .as_deref()
+            .map(SessionId::parse)
+            .transpose()
+            .map_err(|_| corrupt("session_id"))?,
+        product: model
+            .product
+            .as_deref()
+            .map(|p| Product::from_stored(p).ok_or_else(|| corrupt("product")))
+            .transpose()?,
+        revocation_id: model
+            .revocation_id
+            .as_deref()
+            .map(RevocationId::parse)
+            .transpose()
+            .map_err(|_| corrupt("revocation_id"))?,
+        account_id: AccountId::from_stored(model.account_id),
+        occurred_at: Timestamp::from_micros(model.occurred_at),
+        device_id: model.device_id.map(DeviceId::from_stored),
+        device: DeviceDetails {
+            browser: model.browser,
+            browser_version: None,
+            os: model.os,
+            os_version: None,
+            device_type: super::sessions::device_type_from_stored(
+                model.device_type.as_deref().unwrap_or_default(),
+            ),
+        },
+        location: GeoLocation {
+            city: model.city,
+            region: model.region,
+            country_code: model.country_code,
+            country: model.country,
+        },
+        actor: model.actor,
+        session_count: model.session_count,
+    })
+}
