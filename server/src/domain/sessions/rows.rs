@@ -50,9 +50,9 @@ pub struct SessionRow {
     pub products: Vec<Product>,
     /// Its active sessions, most recent activity first.
     pub sessions: Vec<Session>,
-    /// Device details of the most recently active session.
+    /// Device details of the most recently active session that has some.
     pub device: DeviceDetails,
-    /// Location of the most recently active session.
+    /// Location of the most recently active session that has one.
     pub location: GeoLocation,
     /// Earliest sign-in.
     pub signed_in_at: Timestamp,
@@ -80,7 +80,20 @@ impl SessionRow {
         trusted: bool,
         current_session: Option<SessionId>,
     ) -> Option<Self> {
-        let latest = sessions.first()?.clone();
+        // Details of the most recently active session that has them: a row's sessions may come
+        // from several products, and not every product reports a user agent or an IP.
+        let device = sessions
+            .iter()
+            .map(|s| &s.device)
+            .find(|d| **d != DeviceDetails::default())
+            .cloned()
+            .unwrap_or_default();
+        let location = sessions
+            .iter()
+            .map(|s| &s.location)
+            .find(|l| **l != GeoLocation::default())
+            .cloned()
+            .unwrap_or_default();
         let first = sessions.iter().min_by_key(|s| s.signed_in_at)?.clone();
         let products: BTreeSet<Product> = sessions.iter().map(|s| s.product).collect();
         let current = current_session
@@ -106,8 +119,8 @@ impl SessionRow {
             last_active_at: sessions.iter().map(|s| s.last_active_at).max()?,
             new_device: first.new_device,
             new_country: sessions.iter().any(|s| s.new_country),
-            device: latest.device,
-            location: latest.location,
+            device,
+            location,
             sessions,
             trusted,
             current,
