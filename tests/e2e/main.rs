@@ -3,5 +3,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod concurrency;
 mod eligibility;
 mod operating;
+mod revocations;
+mod sessions;
+mod tokens;

@@ -216,6 +216,16 @@ impl TestApp {
         self.services.as_ref().expect("server running")
     }
 
+    /// The URL of this test's database, for looking at what the server stored.
+    pub fn database_url(&self) -> &str {
+        self.database.url()
+    }
+
+    /// The server's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Stops the server and removes its database.
     pub async fn stop(mut self) {
         self.stop_server().await;

@@ -325,6 +325,9 @@ pub async fn sweep_batch(
         .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
         .col_expr(session::Column::RevocationId, Expr::value(revocation_id.to_string()))
         .filter(session::Column::SessionId.in_subquery(pending))
+        // Repeated outside the subquery: PostgreSQL re-checks only the outer condition on a row
+        // a concurrent sweeper has just marked, and must then skip it.
+        .filter(session::Column::RevokedAt.is_null())
         .exec(conn)
         .await?
         .rows_affected)

@@ -49,15 +49,23 @@ impl ActivityBuffer {
         self.lock().get(&session_id).map(|pending| pending.at)
     }
 
-    /// Takes everything recorded so far.
-    pub fn drain(&self) -> Vec<(SessionId, PendingActivity)> {
-        self.lock().drain().collect()
+    /// A copy of everything recorded so far. Entries stay in the buffer until
+    /// [`forget_written`](Self::forget_written) confirms their write committed, so validation
+    /// never sees a heartbeat vanish between the buffer and the database.
+    pub fn snapshot(&self) -> Vec<(SessionId, PendingActivity)> {
+        self.lock()
+            .iter()
+            .map(|(session_id, pending)| (*session_id, *pending))
+            .collect()
     }
 
-    /// Puts back activity whose write failed, keeping anything newer recorded meanwhile.
-    pub fn restore(&self, batch: Vec<(SessionId, PendingActivity)>) {
-        for (session_id, activity) in batch {
-            self.record(session_id, activity.at, activity.ip);
+    /// Removes entries whose write committed, unless newer activity arrived meanwhile.
+    pub fn forget_written(&self, written: &[(SessionId, PendingActivity)]) {
+        let mut pending = self.lock();
+        for (session_id, activity) in written {
+            if pending.get(session_id) == Some(activity) {
+                pending.remove(session_id);
+            }
         }
     }
 
@@ -85,8 +93,13 @@ mod tests {
         buffer.record(id, Timestamp::from_micros(5), None);
         buffer.record(id, Timestamp::from_micros(20), None);
         assert_eq!(buffer.latest(id), Some(Timestamp::from_micros(20)));
-        let drained = buffer.drain();
-        assert_eq!(drained, vec![(id, PendingActivity { at: Timestamp::from_micros(20), ip })]);
+        let written = buffer.snapshot();
+        assert_eq!(written, vec![(id, PendingActivity { at: Timestamp::from_micros(20), ip })]);
+        assert!(!buffer.is_empty(), "kept until the write commits");
+        buffer.record(id, Timestamp::from_micros(30), None);
+        buffer.forget_written(&written);
+        assert_eq!(buffer.latest(id), Some(Timestamp::from_micros(30)), "newer activity kept");
+        buffer.forget_written(&buffer.snapshot());
         assert!(buffer.is_empty());
     }
 }

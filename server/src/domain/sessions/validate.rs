@@ -103,7 +103,7 @@ impl Sessions {
 
     /// Writes buffered heartbeats now. Returns how many sessions were written.
     pub async fn flush_activity(&self) -> Result<usize, DomainError> {
-        let batch = self.inner.activity.drain();
+        let batch = self.inner.activity.snapshot();
         if batch.is_empty() {
             return Ok(0);
         }
@@ -129,18 +129,12 @@ impl Sessions {
             txn.commit().await
         }
         .await;
-        match written {
-            Ok(()) => {
-                for item in &activity {
-                    self.inner.cache.record_activity(item.session_id, item.at);
-                }
-                Ok(activity.len())
-            }
-            Err(err) => {
-                self.inner.activity.restore(batch);
-                Err(err.into())
-            }
+        written?;
+        for item in &activity {
+            self.inner.cache.record_activity(item.session_id, item.at);
         }
+        self.inner.activity.forget_written(&batch);
+        Ok(activity.len())
     }
 
     /// Flushes heartbeats every interval until `stop`, then once more.
