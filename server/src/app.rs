@@ -10,6 +10,7 @@ use active_sessions::{
     v1::{
         account_eligibility_server::AccountEligibilityServer,
         session_service_server::SessionServiceServer,
+        trusted_device_service_server::TrustedDeviceServiceServer,
     },
 };
 use tokio::net::TcpListener;
@@ -26,9 +27,13 @@ use crate::{
         session::Lifetimes,
         sessions::{SessionSettings, Sessions},
         subject::SubjectResolver,
+        trust::{TrustPolicy, TrustService},
     },
     enrich::GeoIp,
-    grpc::{eligibility::AccountEligibilityApi, sessions::SessionApi},
+    grpc::{
+        eligibility::AccountEligibilityApi, sessions::SessionApi,
+        trusted_devices::TrustedDeviceApi,
+    },
     store::{Store, StoreError},
 };
 
@@ -80,6 +85,7 @@ pub struct Services {
     eligibility: EligibilityService,
     subjects: SubjectResolver,
     sessions: Sessions,
+    trust: TrustService,
 }
 
 impl Services {
@@ -114,7 +120,17 @@ impl Services {
                 url: config.database.url.redacted(),
                 source,
             })?;
+        let trust = TrustService::new(
+            store.clone(),
+            clock.clone(),
+            sessions.clone(),
+            TrustPolicy {
+                default_duration: policy.trust_duration,
+                max_duration: policy.trust_max_duration,
+            },
+        );
         Ok(Self {
+            trust,
             eligibility: EligibilityService::new(store.clone(), clock.clone()),
             subjects: SubjectResolver::new(store.clone(), clock, lifetimes),
             sessions,
@@ -244,7 +260,10 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AccountEligibilityServer::new(eligibility))
-        .add_service(SessionServiceServer::new(sessions));
+        .add_service(SessionServiceServer::new(sessions))
+        .add_service(TrustedDeviceServiceServer::new(TrustedDeviceApi::new(
+            services.trust.clone(),
+        )));
 
     let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal_drain);
     tokio::pin!(serve);

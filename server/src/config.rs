@@ -154,6 +154,14 @@ pub struct SessionPolicy {
     #[arg(long = "validation-cache-ttl", env = "ACTIVE_SESSIONS_VALIDATION_CACHE_TTL", default_value = "60s", value_parser = parse_duration)]
     pub validation_cache_ttl: Duration,
 
+    /// How long a device stays trusted when TrustDevice names no duration.
+    #[arg(long = "trust-duration", env = "ACTIVE_SESSIONS_TRUST_DURATION", default_value = "30days", value_parser = parse_duration)]
+    pub trust_duration: Duration,
+
+    /// Longest trust a TrustDevice call may ask for.
+    #[arg(long = "trust-max-duration", env = "ACTIVE_SESSIONS_TRUST_MAX_DURATION", default_value = "365days", value_parser = parse_duration)]
+    pub trust_max_duration: Duration,
+
     /// How often the revocation log is read for revocations made by other replicas.
     #[arg(long = "revocation-poll-interval", env = "ACTIVE_SESSIONS_REVOCATION_POLL_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
     pub revocation_poll_interval: Duration,
@@ -169,6 +177,8 @@ impl Default for SessionPolicy {
             request_id_retention: Duration::from_secs(86_400),
             validation_cache_entries: 100_000,
             validation_cache_ttl: Duration::from_secs(60),
+            trust_duration: Duration::from_secs(30 * 86_400),
+            trust_max_duration: Duration::from_secs(365 * 86_400),
             revocation_poll_interval: Duration::from_millis(250),
         }
     }

@@ -9,3 +9,4 @@ mod operating;
 mod revocations;
 mod sessions;
 mod tokens;
+mod trusted_devices;

@@ -13,6 +13,7 @@ use std::{net::SocketAddr, sync::Arc};
 use active_sessions_client::proto::{
     account_eligibility_client::AccountEligibilityClient,
     session_service_client::SessionServiceClient,
+    trusted_device_service_client::TrustedDeviceServiceClient,
 };
 use active_sessions_server::{Application, clock::ManualClock, config::Config};
 use sea_orm::{ConnectionTrait, Database};
@@ -240,6 +241,39 @@ impl TestApp {
     /// A SessionService client.
     pub fn sessions(&self) -> SessionServiceClient<Channel> {
         SessionServiceClient::new(self.channel.clone())
+    }
+
+    /// A TrustedDeviceService client.
+    pub fn trusted_devices(&self) -> TrustedDeviceServiceClient<Channel> {
+        TrustedDeviceServiceClient::new(self.channel.clone())
+    }
+
+    /// Trusts a device for an account (TOTP, through ChatGPT, default duration).
+    pub async fn trust(&self, account_id: &str, device_id: &str) -> pb::TrustDeviceResponse {
+        self.trusted_devices()
+            .trust_device(pb::TrustDeviceRequest {
+                account_id: account_id.into(),
+                device_id: device_id.into(),
+                method: pb::TrustMethod::Totp as i32,
+                duration: None,
+                product: pb::Product::Chatgpt as i32,
+            })
+            .await
+            .unwrap_or_else(|status| panic!("trust failed: {status:?}"))
+            .into_inner()
+    }
+
+    /// Whether the device is trusted for the account now.
+    pub async fn is_trusted(&self, account_id: &str, device_id: &str) -> bool {
+        self.trusted_devices()
+            .check_device_trust(pb::CheckDeviceTrustRequest {
+                account_id: account_id.into(),
+                device_id: device_id.into(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("check failed: {status:?}"))
+            .into_inner()
+            .trusted
     }
 
     /// Registers a sign-in and returns the session and its token.

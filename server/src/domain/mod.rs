@@ -14,5 +14,6 @@ pub mod session;
 pub mod subject;
 pub mod text;
 pub mod token;
+pub mod trust;
 
 pub use error::DomainError;

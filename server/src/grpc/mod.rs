@@ -7,3 +7,4 @@ pub mod proto;
 pub mod session_proto;
 pub mod sessions;
 pub mod status;
+pub mod trusted_devices;

@@ -480,3 +480,22 @@ pub(crate) fn device_type_from_stored(value: &str) -> DeviceType {
         _ => DeviceType::Unknown,
     }
 }
+
+/// The most recent visible session the account had on a device (revoked or not): what a
+/// trusted device is described by.
+pub async fn latest_on_device(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    device_id: &DeviceId,
+) -> Result<Option<Session>, StoreError> {
+    session::Entity::find()
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(session::Column::DeviceId.eq(device_id.as_str()))
+        .filter(session::Column::Visible.eq(true))
+        .order_by_desc(session::Column::SignedInAt)
+        .limit(1)
+        .one(conn)
+        .await?
+        .map(into_domain)
+        .transpose()
+}

@@ -74,3 +74,106 @@ pub async fn remove_all(
         .await?;
     Ok(in_force)
 }
+
+/// A stored trust record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustRecord {
+    /// The account.
+    pub account_id: AccountId,
+    /// The device.
+    pub device_id: DeviceId,
+    /// How it was verified (stored form).
+    pub method: String,
+    /// Through which product (stored form).
+    pub product: String,
+    /// First trusted (kept across renewals).
+    pub trusted_since: Timestamp,
+    /// Last renewed.
+    pub renewed_at: Timestamp,
+    /// Expiry.
+    pub trusted_until: Timestamp,
+}
+
+fn record(model: trusted_device::Model) -> TrustRecord {
+    TrustRecord {
+        account_id: AccountId::from_stored(model.account_id),
+        device_id: DeviceId::from_stored(model.device_id),
+        method: model.method,
+        product: model.product,
+        trusted_since: Timestamp::from_micros(model.trusted_since),
+        renewed_at: Timestamp::from_micros(model.renewed_at),
+        trusted_until: Timestamp::from_micros(model.trusted_until),
+    }
+}
+
+/// The trust record of one device, expired or not: one primary-key read.
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    device_id: &DeviceId,
+) -> Result<Option<TrustRecord>, StoreError> {
+    Ok(trusted_device::Entity::find_by_id((
+        account_id.as_str().to_owned(),
+        device_id.as_str().to_owned(),
+    ))
+    .one(conn)
+    .await?
+    .map(record))
+}
+
+/// Writes a trust record, replacing the device's previous one.
+pub async fn save(conn: &impl ConnectionTrait, trust: &TrustRecord) -> Result<(), StoreError> {
+    use sea_orm::ActiveValue::Set;
+    trusted_device::Entity::delete_many()
+        .filter(trusted_device::Column::AccountId.eq(trust.account_id.as_str()))
+        .filter(trusted_device::Column::DeviceId.eq(trust.device_id.as_str()))
+        .exec(conn)
+        .await?;
+    trusted_device::Entity::insert(trusted_device::ActiveModel {
+        account_id: Set(trust.account_id.as_str().to_owned()),
+        device_id: Set(trust.device_id.as_str().to_owned()),
+        method: Set(trust.method.clone()),
+        product: Set(trust.product.clone()),
+        trusted_since: Set(trust.trusted_since.as_micros()),
+        renewed_at: Set(trust.renewed_at.as_micros()),
+        trusted_until: Set(trust.trusted_until.as_micros()),
+    })
+    .exec(conn)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` trust records in force at `now`, most recently trusted first (ties by device
+/// id), after the keyset position `after`.
+pub async fn list_in_force(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    now: Timestamp,
+    after: Option<(i64, String)>,
+    limit: u64,
+) -> Result<Vec<TrustRecord>, StoreError> {
+    use sea_orm::{Condition, QueryOrder};
+    let mut query = trusted_device::Entity::find()
+        .filter(trusted_device::Column::AccountId.eq(account_id.as_str()))
+        .filter(trusted_device::Column::TrustedUntil.gt(now.as_micros()));
+    if let Some((since, device)) = after {
+        query = query.filter(
+            Condition::any()
+                .add(trusted_device::Column::TrustedSince.lt(since))
+                .add(
+                    Condition::all()
+                        .add(trusted_device::Column::TrustedSince.eq(since))
+                        .add(trusted_device::Column::DeviceId.gt(device)),
+                ),
+        );
+    }
+    Ok(query
+        .order_by_desc(trusted_device::Column::TrustedSince)
+        .order_by_asc(trusted_device::Column::DeviceId)
+        .limit(limit)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(record)
+        .collect())
+}

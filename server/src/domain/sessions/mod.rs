@@ -123,21 +123,26 @@ impl Sessions {
     }
 
     /// Resolves an owner-facing subject and refuses accounts linked to organisation SSO.
-    async fn eligible_owner(&self, subject: &Subject) -> Result<Owner, DomainError> {
+    pub(crate) async fn eligible_owner(&self, subject: &Subject) -> Result<Owner, DomainError> {
         let owner = self.inner.subjects.resolve(subject).await?;
         EligibilityService::ensure_eligible(owner.account.as_ref())?;
         Ok(owner)
     }
 
     /// Who acts when an owner-facing call is made for this subject.
-    fn actor(subject: &Subject) -> Actor {
+    pub(crate) fn actor(subject: &Subject) -> Actor {
         match subject {
             Subject::SessionToken(_) => Actor::User,
             Subject::Account(_) => Actor::Operator("operator".into()),
         }
     }
 
-    fn idle_timeout(&self) -> Duration {
+    pub(crate) fn idle_timeout(&self) -> Duration {
         self.inner.settings.lifetimes.idle_timeout
+    }
+
+    /// The signer of page tokens, shared with the other listings.
+    pub(crate) fn page_tokens(&self) -> &PageTokens {
+        &self.inner.page_tokens
     }
 }

@@ -119,48 +119,13 @@ impl Sessions {
             });
         }
 
-        let revocation = Revocation {
-            revocation_id: RevocationId::from_ulid(new_ulid(now)),
-            seq: revocations::next_seq(&*txn).await?,
-            account_id: owner.account_id.clone(),
-            scope: match target {
-                RevokeTarget::Device(_) => RevocationScope::Device,
-                RevokeTarget::Session(_) => RevocationScope::Session,
-            },
-            reason: reason_for(&actor, RevocationReason::UserLogOut),
-            device_id: Some(device_id.clone()),
-            session_ids: session_ids.clone(),
-            products: products.clone(),
-            effective_at: now,
-            revoked_before: None,
-            trust_removed: remove_trust,
-            sessions_revoked: i64::try_from(session_ids.len()).unwrap_or(i64::MAX),
-            completed_at: Some(now),
-            actor: actor.to_stored(),
+        let scope = match target {
+            RevokeTarget::Device(_) => RevocationScope::Device,
+            RevokeTarget::Session(_) => RevocationScope::Session,
         };
-        sessions::mark_revoked(&*txn, &session_ids, now, revocation.reason, revocation.revocation_id).await?;
-        if remove_trust {
-            trusted_devices::remove(&*txn, &owner.account_id, &device_id, now).await?;
-        }
-        revocations::insert(&*txn, &revocation).await?;
-        let mut event = SecurityEvent::new(owner.account_id.clone(), SecurityEventType::LogOut, now, &actor)
-            .about_device(&active[0]);
-        if let [only] = active.as_slice() {
-            event = event.about_session(only);
-        }
-        event.revocation_id = Some(revocation.revocation_id);
-        event.session_count = revocation.sessions_revoked;
-        security_events::insert(&*txn, &event).await?;
-        if remove_trust {
-            let event = SecurityEvent::new(
-                owner.account_id.clone(),
-                SecurityEventType::DeviceTrustRemoved,
-                now,
-                &actor,
-            )
-            .about_device(&active[0]);
-            security_events::insert(&*txn, &event).await?;
-        }
+        let revocation = self
+            .record_log_out(&*txn, &active, scope, RevocationReason::UserLogOut, remove_trust, &actor, now)
+            .await?;
         txn.commit().await?;
         self.after_revocation(&revocation);
         tracing::info!(
@@ -177,6 +142,68 @@ impl Sessions {
             trust_removed: remove_trust,
             revocation: Some(revocation),
         })
+    }
+
+    /// Writes a log-out of `active` (non-empty sessions of one account, on one device) inside
+    /// the caller's transaction, for `owner_reason` (operators' log-outs say so instead): marks
+    /// the sessions, removes the device's trust when asked,
+    /// appends the revocation and the history. The caller commits, then calls
+    /// [`after_revocation`](Self::after_revocation).
+    pub(crate) async fn record_log_out(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        active: &[Session],
+        scope: RevocationScope,
+        owner_reason: RevocationReason,
+        remove_trust: bool,
+        actor: &Actor,
+        now: crate::clock::Timestamp,
+    ) -> Result<Revocation, DomainError> {
+        let first = active.first().ok_or(DomainError::NotFound("session"))?;
+        let session_ids: Vec<SessionId> = active.iter().map(|s| s.session_id).collect();
+        let mut products: Vec<Product> = active.iter().map(|s| s.product).collect();
+        products.sort();
+        products.dedup();
+        let revocation = Revocation {
+            revocation_id: RevocationId::from_ulid(new_ulid(now)),
+            seq: revocations::next_seq(conn).await?,
+            account_id: first.account_id.clone(),
+            scope,
+            reason: reason_for(actor, owner_reason),
+            device_id: Some(first.device_id.clone()),
+            session_ids: session_ids.clone(),
+            products,
+            effective_at: now,
+            revoked_before: None,
+            trust_removed: remove_trust,
+            sessions_revoked: i64::try_from(session_ids.len()).unwrap_or(i64::MAX),
+            completed_at: Some(now),
+            actor: actor.to_stored(),
+        };
+        sessions::mark_revoked(conn, &session_ids, now, revocation.reason, revocation.revocation_id).await?;
+        if remove_trust {
+            trusted_devices::remove(conn, &first.account_id, &first.device_id, now).await?;
+        }
+        revocations::insert(conn, &revocation).await?;
+        let mut event = SecurityEvent::new(first.account_id.clone(), SecurityEventType::LogOut, now, actor)
+            .about_device(first);
+        if let [only] = active {
+            event = event.about_session(only);
+        }
+        event.revocation_id = Some(revocation.revocation_id);
+        event.session_count = revocation.sessions_revoked;
+        security_events::insert(conn, &event).await?;
+        if remove_trust {
+            let event = SecurityEvent::new(
+                first.account_id.clone(),
+                SecurityEventType::DeviceTrustRemoved,
+                now,
+                actor,
+            )
+            .about_device(first);
+            security_events::insert(conn, &event).await?;
+        }
+        Ok(revocation)
     }
 
     /// The visible sessions a target names on the owner's account. Another account's session,
@@ -290,7 +317,7 @@ impl Sessions {
     }
 
     /// After commit: forget cached validations the revocation covers and wake the feed.
-    fn after_revocation(&self, revocation: &Revocation) {
+    pub(crate) fn after_revocation(&self, revocation: &Revocation) {
         match revocation.scope {
             RevocationScope::All => self.inner.cache.invalidate_account(&revocation.account_id),
             RevocationScope::Session | RevocationScope::Device => {

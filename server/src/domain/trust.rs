@@ -1,0 +1,353 @@
+//! Trusted devices: a device verified by a strong check (for example MFA) is trusted for an
+//! account until its trust expires (30 days by default). Trusting again renews the one record.
+//! Removing trust can log out the device's sessions in the same transaction; a session row on a
+//! trusted device offers "log out and remove" (see `sessions::revoke`). Checking trust is one
+//! primary-key read.
+
+use std::{sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    DomainError,
+    history::{Actor, SecurityEvent, SecurityEventType},
+    ids::{AccountId, DeviceId, SessionId},
+    revocation::{Revocation, RevocationScope},
+    session::{Product, RevocationReason, Session},
+    sessions::Sessions,
+    subject::Subject,
+    text::Violations,
+};
+use crate::{
+    clock::{Clock, Timestamp},
+    enrich::{DeviceDetails, GeoLocation},
+    store::{
+        Store, accounts, security_events, sessions,
+        trusted_devices::{self, TrustRecord},
+    },
+};
+
+macro_rules! trust_methods {
+    ($($variant:ident => $stored:literal),+ $(,)?) => {
+        /// How a device was verified before it was trusted.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum TrustMethod { $(#[doc = $stored] $variant),+ }
+
+        impl TrustMethod {
+            /// The stored form.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $stored),+ }
+            }
+
+            /// Reads the stored form.
+            pub fn from_stored(value: &str) -> Option<Self> {
+                match value { $($stored => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+trust_methods! {
+    Totp => "TOTP",
+    SmsCode => "SMS_CODE",
+    EmailCode => "EMAIL_CODE",
+    Passkey => "PASSKEY",
+    RecoveryCode => "RECOVERY_CODE",
+}
+
+/// Trust durations, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustPolicy {
+    /// Duration when the request names none.
+    pub default_duration: Duration,
+    /// Longest duration a request may ask for.
+    pub max_duration: Duration,
+}
+
+/// A trusted device as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDevice {
+    /// The device.
+    pub device_id: DeviceId,
+    /// The account.
+    pub account_id: AccountId,
+    /// How it was verified most recently.
+    pub method: Option<TrustMethod>,
+    /// Through which product, most recently.
+    pub product: Option<Product>,
+    /// First trusted.
+    pub trusted_since: Timestamp,
+    /// Last renewed.
+    pub renewed_at: Timestamp,
+    /// Expiry.
+    pub trusted_until: Timestamp,
+    /// Details of the latest session on the device.
+    pub device: DeviceDetails,
+    /// Location of the latest session on the device.
+    pub location: GeoLocation,
+    /// A session is active on the device now.
+    pub has_active_session: bool,
+}
+
+/// The result of RemoveTrustedDevice.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    /// Trust in force was removed.
+    pub removed: bool,
+    /// Sessions logged out with it.
+    pub revoked_session_ids: Vec<SessionId>,
+    /// The revocation recorded for them.
+    pub revocation: Option<Revocation>,
+}
+
+/// What a trusted-devices page token carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct TrustPosition {
+    since: i64,
+    device: String,
+}
+
+/// The trusted-device commands.
+#[derive(Debug, Clone)]
+pub struct TrustService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    sessions: Sessions,
+    policy: TrustPolicy,
+}
+
+impl TrustService {
+    /// Builds the service.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, sessions: Sessions, policy: TrustPolicy) -> Self {
+        Self {
+            store,
+            clock,
+            sessions,
+            policy,
+        }
+    }
+
+    /// Trusts a device, or renews its trust. Returns the device and whether it was a renewal.
+    pub async fn trust(
+        &self,
+        account_id: &AccountId,
+        device_id: &DeviceId,
+        method: TrustMethod,
+        product: Product,
+        duration: Option<Duration>,
+        actor: &Actor,
+    ) -> Result<(TrustedDevice, bool), DomainError> {
+        let duration = match duration {
+            None => self.policy.default_duration,
+            Some(duration) if duration > self.policy.max_duration => {
+                return Err(Violations::single(
+                    "duration",
+                    format!("must be at most {}", humantime::format_duration(self.policy.max_duration)),
+                )
+                .into());
+            }
+            Some(duration) => duration,
+        };
+        let txn = self.store.write().await?;
+        let now = self.clock.now();
+        // The account lock orders this against a concurrent "log out and remove".
+        accounts::lock_or_create(&*txn, account_id, now).await?;
+        let existing = trusted_devices::find(&*txn, account_id, device_id)
+            .await?
+            .filter(|trust| trust.trusted_until > now);
+        let renewed = existing.is_some();
+        let record = TrustRecord {
+            account_id: account_id.clone(),
+            device_id: device_id.clone(),
+            method: method.as_str().to_owned(),
+            product: product.as_str().to_owned(),
+            trusted_since: existing.map_or(now, |trust| trust.trusted_since),
+            renewed_at: now,
+            trusted_until: now.plus(duration),
+        };
+        trusted_devices::save(&*txn, &record).await?;
+        let latest = sessions::latest_on_device(&*txn, account_id, device_id).await?;
+        let mut event = SecurityEvent::new(account_id.clone(), SecurityEventType::DeviceTrusted, now, actor);
+        event.product = Some(product);
+        event = match &latest {
+            Some(session) => event.about_device(session),
+            None => {
+                event.device_id = Some(device_id.clone());
+                event
+            }
+        };
+        security_events::insert(&*txn, &event).await?;
+        txn.commit().await?;
+        let has_active_session = self.active_on_device(account_id, device_id, now).await?.is_some();
+        Ok((view(record, latest.as_ref(), has_active_session), renewed))
+    }
+
+    /// When the device's trust for the account expires, if it is trusted now.
+    pub async fn check(
+        &self,
+        account_id: &AccountId,
+        device_id: &DeviceId,
+    ) -> Result<Option<Timestamp>, DomainError> {
+        let now = self.clock.now();
+        Ok(trusted_devices::find(self.store.reader(), account_id, device_id)
+            .await?
+            .map(|trust| trust.trusted_until)
+            .filter(|until| *until > now))
+    }
+
+    /// One page of the owner's trusted devices.
+    pub async fn list(
+        &self,
+        subject: &Subject,
+        page_size: u64,
+        page_token: Option<&str>,
+    ) -> Result<(Vec<TrustedDevice>, Option<String>), DomainError> {
+        let owner = self.sessions.eligible_owner(subject).await?;
+        let tokens = self.sessions.page_tokens();
+        let after = page_token
+            .map(|token| tokens.open::<TrustPosition>(token, "trusted_devices", &owner.account_id, ""))
+            .transpose()?
+            .map(|p| (p.since, p.device));
+        let now = self.clock.now();
+        let mut records =
+            trusted_devices::list_in_force(self.store.reader(), &owner.account_id, now, after, page_size + 1)
+                .await?;
+        let next = if records.len() as u64 > page_size {
+            records.truncate(page_size as usize);
+            records.last().map(|last| {
+                tokens.seal(
+                    "trusted_devices",
+                    &owner.account_id,
+                    "",
+                    &TrustPosition {
+                        since: last.trusted_since.as_micros(),
+                        device: last.device_id.to_string(),
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        let mut devices = Vec::with_capacity(records.len());
+        for record in records {
+            let latest = sessions::latest_on_device(self.store.reader(), &record.account_id, &record.device_id).await?;
+            let active = self.active_on_device(&record.account_id, &record.device_id, now).await?.is_some();
+            devices.push(view(record, latest.as_ref(), active));
+        }
+        Ok((devices, next))
+    }
+
+    /// Removes a device's trust, optionally logging out its sessions in the same transaction.
+    /// A device the account has never used nor trusted is NOT_FOUND; one it has used but does
+    /// not trust is removed without changing anything.
+    pub async fn remove(
+        &self,
+        subject: &Subject,
+        device_id: &DeviceId,
+        log_out_sessions: bool,
+    ) -> Result<Removal, DomainError> {
+        let owner = self.sessions.eligible_owner(subject).await?;
+        let actor = Sessions::actor(subject);
+        let txn = self.store.write().await?;
+        let now = self.clock.now();
+        let Some(account) = accounts::lock(&*txn, &owner.account_id).await? else {
+            return Err(DomainError::NotFound("trusted device"));
+        };
+        let record = trusted_devices::find(&*txn, &owner.account_id, device_id).await?;
+        let used = sessions::visible_on_device(&*txn, &owner.account_id, device_id).await?;
+        if record.is_none() && used.is_empty() {
+            return Err(DomainError::NotFound("trusted device"));
+        }
+        let in_force = record.as_ref().is_some_and(|trust| trust.trusted_until > now);
+        let idle_timeout = self.sessions.idle_timeout();
+        let active: Vec<Session> = if log_out_sessions {
+            used.into_iter()
+                .filter(|s| s.is_active(now, idle_timeout, account.revoked_before))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if owner.current_session.is_some_and(|current| active.iter().any(|s| s.session_id == current)) {
+            return Err(DomainError::CurrentSession);
+        }
+        if active.iter().any(|s| s.status == super::session::SessionStatus::Unavailable) {
+            return Err(DomainError::StatusUnavailable);
+        }
+        let revocation = if active.is_empty() {
+            if in_force {
+                trusted_devices::remove(&*txn, &owner.account_id, device_id, now).await?;
+                let mut event = SecurityEvent::new(
+                    owner.account_id.clone(),
+                    SecurityEventType::DeviceTrustRemoved,
+                    now,
+                    &actor,
+                );
+                event.device_id = Some(device_id.clone());
+                security_events::insert(&*txn, &event).await?;
+            }
+            None
+        } else {
+            Some(
+                self.sessions
+                    .record_log_out(
+                        &*txn,
+                        &active,
+                        RevocationScope::Device,
+                        RevocationReason::TrustRemoved,
+                        in_force,
+                        &actor,
+                        now,
+                    )
+                    .await?,
+            )
+        };
+        txn.commit().await?;
+        if let Some(revocation) = &revocation {
+            self.sessions.after_revocation(revocation);
+        }
+        Ok(Removal {
+            removed: in_force,
+            revoked_session_ids: revocation
+                .as_ref()
+                .map(|r| r.session_ids.clone())
+                .unwrap_or_default(),
+            revocation,
+        })
+    }
+
+    async fn active_on_device(
+        &self,
+        account_id: &AccountId,
+        device_id: &DeviceId,
+        now: Timestamp,
+    ) -> Result<Option<Session>, DomainError> {
+        let revoked_before = accounts::find(self.store.reader(), account_id)
+            .await?
+            .and_then(|account| account.revoked_before);
+        let idle_timeout = self.sessions.idle_timeout();
+        Ok(sessions::unrevoked_on_devices(
+            self.store.reader(),
+            account_id,
+            std::slice::from_ref(device_id),
+            None,
+        )
+        .await?
+        .into_iter()
+        .find(|s| s.is_active(now, idle_timeout, revoked_before)))
+    }
+}
+
+fn view(record: TrustRecord, latest: Option<&Session>, has_active_session: bool) -> TrustedDevice {
+    TrustedDevice {
+        method: TrustMethod::from_stored(&record.method),
+        product: Product::from_stored(&record.product),
+        device: latest.map(|s| s.device.clone()).unwrap_or_default(),
+        location: latest.map(|s| s.location.clone()).unwrap_or_default(),
+        device_id: record.device_id,
+        account_id: record.account_id,
+        trusted_since: record.trusted_since,
+        renewed_at: record.renewed_at,
+        trusted_until: record.trusted_until,
+        has_active_session,
+    }
+}
