@@ -16,12 +16,16 @@ use active_sessions::{
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic::transport::Server;
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Certificate, Identity, Server, ServerTlsConfig},
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
+    auth::{Authenticator, CallerRegistry},
     clock::{Clock, SystemClock},
-    config::Config,
+    config::{Config, SecurityConfig},
     domain::{
         eligibility::EligibilityService,
         session::Lifetimes,
@@ -31,9 +35,9 @@ use crate::{
     },
     enrich::GeoIp,
     grpc::{
-        eligibility::AccountEligibilityApi, sessions::SessionApi,
-        trusted_devices::TrustedDeviceApi,
+        eligibility::AccountEligibilityApi, sessions::SessionApi, trusted_devices::TrustedDeviceApi,
     },
+    limits::ShedLayer,
     store::{Store, StoreError},
 };
 
@@ -62,6 +66,23 @@ pub enum StartError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The callers file was refused.
+    #[error("callers file {0}")]
+    Callers(#[from] crate::auth::CallersFileError),
+    /// Local development mode (no callers file) asked to listen beyond loopback.
+    #[error(
+        "refusing to listen on {0} without a callers file: every caller would be trusted. \
+         Pass --callers-file, or listen on a loopback address such as 127.0.0.1"
+    )]
+    UnauthenticatedPublicListen(SocketAddr),
+    /// A TLS certificate, key or CA file could not be read.
+    #[error("TLS file {path}: {source}")]
+    Tls {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
     /// The GeoIP database could not be opened.
     #[error("{0}")]
     GeoIp(#[from] crate::enrich::GeoIpError),
@@ -86,11 +107,17 @@ pub struct Services {
     subjects: SubjectResolver,
     sessions: Sessions,
     trust: TrustService,
+    authenticator: Authenticator,
+    tls: Option<ServerTlsConfig>,
 }
 
 impl Services {
     /// Builds every service over a connected, migrated store.
-    pub async fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+    pub async fn new(
+        store: Store,
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
         let policy = &config.sessions;
         let lifetimes = Lifetimes {
             default_lifetime: policy.default_lifetime,
@@ -129,7 +156,19 @@ impl Services {
                 max_duration: policy.trust_max_duration,
             },
         );
+        let authenticator = match &config.security.callers_file {
+            Some(path) => {
+                let rate = Some(config.security.caller_rate_limit).filter(|rate| *rate > 0);
+                let registry = CallerRegistry::load(path, rate)?;
+                tracing::info!(path = %path.display(), callers = registry.current().len(), "callers loaded");
+                Authenticator::Enforced(Arc::new(registry))
+            }
+            None => Authenticator::local(),
+        };
+        let tls = tls_config(&config.security)?;
         Ok(Self {
+            authenticator,
+            tls,
             trust,
             eligibility: EligibilityService::new(store.clone(), clock.clone()),
             subjects: SubjectResolver::new(store.clone(), clock, lifetimes),
@@ -137,6 +176,14 @@ impl Services {
             store,
             config,
         })
+    }
+
+    /// The callers file in force, when there is one (reloaded on SIGHUP).
+    pub fn callers(&self) -> Option<&Arc<CallerRegistry>> {
+        match &self.authenticator {
+            Authenticator::Enforced(registry) => Some(registry),
+            Authenticator::Local(_) => None,
+        }
     }
 
     /// The session commands (benchmarks and tests drive them directly).
@@ -156,6 +203,16 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
+        if config.security.callers_file.is_none() {
+            if !config.listen.ip().is_loopback() {
+                return Err(StartError::UnauthenticatedPublicListen(config.listen));
+            }
+            tracing::warn!(
+                listen = %config.listen,
+                "LOCAL DEVELOPMENT MODE: no callers file, so every call is allowed. \
+                 Do not expose this server; pass --callers-file in production."
+            );
+        }
         let store = connect_and_migrate(&config).await?;
         let listener =
             TcpListener::bind(config.listen)
@@ -252,18 +309,43 @@ pub async fn run(
         }
     };
 
-    let eligibility =
-        AccountEligibilityApi::new(services.eligibility.clone(), services.subjects.clone());
-    let sessions = SessionApi::new(services.sessions.clone(), background.clone());
-    let router = Server::builder()
+    if let Some(registry) = services.callers() {
+        tasks.spawn(reload_callers_on_hangup(
+            registry.clone(),
+            background.clone(),
+        ));
+    }
+
+    let security = &services.config.security;
+    let max_message = security.max_message_bytes;
+    let auth = services.authenticator.clone();
+    let eligibility = AccountEligibilityServer::new(AccountEligibilityApi::new(
+        services.eligibility.clone(),
+        services.subjects.clone(),
+    ))
+    .max_decoding_message_size(max_message);
+    let sessions = SessionServiceServer::new(SessionApi::new(
+        services.sessions.clone(),
+        background.clone(),
+    ))
+    .max_decoding_message_size(max_message);
+    let trusted_devices =
+        TrustedDeviceServiceServer::new(TrustedDeviceApi::new(services.trust.clone()))
+            .max_decoding_message_size(max_message);
+    let mut builder = Server::builder()
+        .timeout(security.request_timeout)
+        .tcp_nodelay(true);
+    if let Some(tls) = services.tls.clone() {
+        builder = builder.tls_config(tls)?;
+    }
+    let router = builder
+        .layer(ShedLayer::new(security.max_concurrent_calls))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AccountEligibilityServer::new(eligibility))
-        .add_service(SessionServiceServer::new(sessions))
-        .add_service(TrustedDeviceServiceServer::new(TrustedDeviceApi::new(
-            services.trust.clone(),
-        )));
+        .add_service(InterceptedService::new(eligibility, auth.clone()))
+        .add_service(InterceptedService::new(sessions, auth.clone()))
+        .add_service(InterceptedService::new(trusted_devices, auth));
 
     let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal_drain);
     tokio::pin!(serve);
@@ -282,6 +364,58 @@ pub async fn run(
     tasks.wait().await;
     services.store.close().await;
     result.map_err(ServeError::from)
+}
+
+/// Reads the TLS files the configuration names.
+fn tls_config(security: &SecurityConfig) -> Result<Option<ServerTlsConfig>, StartError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| StartError::Tls {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let (Some(cert), Some(key)) = (&security.tls_cert, &security.tls_key) else {
+        return Ok(None);
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    if let Some(ca) = &security.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(Some(tls))
+}
+
+/// Re-reads the callers file on SIGHUP; a bad file is reported and the old callers stay.
+async fn reload_callers_on_hangup(registry: Arc<CallerRegistry>, stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGHUP; the callers file will not be reloaded");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                received = hangups.recv() => if received.is_none() { return },
+            }
+            match registry.reload() {
+                Ok(count) => {
+                    tracing::info!(path = %registry.path().display(), callers = count, "callers file reloaded")
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "callers file refused; keeping the callers already loaded")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = registry;
+        stop.cancelled().await;
+    }
 }
 
 /// Reflection over our services, health, and google.rpc's error details (so that grpcurl can

@@ -61,6 +61,10 @@ pub struct Config {
     #[arg(long, env = "ACTIVE_SESSIONS_GEOIP_DATABASE")]
     pub geoip_database: Option<PathBuf>,
 
+    /// Callers, limits and TLS.
+    #[command(flatten)]
+    pub security: SecurityConfig,
+
     /// How long in-flight calls may run after a shutdown signal before they are cut off.
     #[arg(long, env = "ACTIVE_SESSIONS_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -96,6 +100,79 @@ pub struct DatabaseConfig {
         default_value_t = false
     )]
     pub log_statements: bool,
+}
+
+/// Who may call, how much, and over what transport.
+#[derive(Debug, Clone, Args)]
+pub struct SecurityConfig {
+    /// The callers file (TOML: each calling service's name, roles, products and credential).
+    /// Without it the server runs in local development mode: every call is allowed, and only
+    /// a loopback listen address is accepted. Re-read on SIGHUP.
+    #[arg(long = "callers-file", env = "ACTIVE_SESSIONS_CALLERS_FILE")]
+    pub callers_file: Option<PathBuf>,
+
+    /// Calls per second each caller may make, unless its entry says otherwise (0: no limit).
+    #[arg(
+        long = "caller-rate-limit",
+        env = "ACTIVE_SESSIONS_CALLER_RATE_LIMIT",
+        default_value_t = 5_000
+    )]
+    pub caller_rate_limit: u32,
+
+    /// Calls in flight across all connections; more are refused at once with UNAVAILABLE.
+    #[arg(
+        long = "max-concurrent-calls",
+        env = "ACTIVE_SESSIONS_MAX_CONCURRENT_CALLS",
+        default_value_t = 1_024
+    )]
+    pub max_concurrent_calls: usize,
+
+    /// Largest request message accepted, in bytes.
+    #[arg(long = "max-message-bytes", env = "ACTIVE_SESSIONS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Longest a unary call may take, whatever deadline the client sent.
+    #[arg(long = "request-timeout", env = "ACTIVE_SESSIONS_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// PEM certificate chain: serve TLS with it (requires --tls-key).
+    #[arg(
+        long = "tls-cert",
+        env = "ACTIVE_SESSIONS_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long = "tls-key",
+        env = "ACTIVE_SESSIONS_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate(s): require client certificates signed by it (mTLS).
+    #[arg(
+        long = "tls-client-ca",
+        env = "ACTIVE_SESSIONS_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            callers_file: None,
+            caller_rate_limit: 5_000,
+            max_concurrent_calls: 1_024,
+            max_message_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+        }
+    }
 }
 
 /// Logging settings.
@@ -147,7 +224,11 @@ pub struct SessionPolicy {
     pub request_id_retention: Duration,
 
     /// Most validations kept in the server's validation cache (0 turns it off).
-    #[arg(long = "validation-cache-entries", env = "ACTIVE_SESSIONS_VALIDATION_CACHE_ENTRIES", default_value_t = 100_000)]
+    #[arg(
+        long = "validation-cache-entries",
+        env = "ACTIVE_SESSIONS_VALIDATION_CACHE_ENTRIES",
+        default_value_t = 100_000
+    )]
     pub validation_cache_entries: usize,
 
     /// Longest a validation stays in the server's cache.
@@ -203,6 +284,7 @@ impl Config {
             },
             sessions: SessionPolicy::default(),
             geoip_database: None,
+            security: SecurityConfig::default(),
             shutdown_grace: Duration::from_secs(10),
         }
     }

@@ -10,11 +10,13 @@
 )]
 
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod enrich;
 pub mod grpc;
+pub mod limits;
 pub mod store;
 pub mod telemetry;
 

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use active_sessions_e2e::{Backend, SignIn, assert_status, by_account, by_token, e2e, pb, violated_fields};
+use active_sessions_e2e::{
+    Backend, SignIn, assert_status, by_account, by_token, e2e, pb, violated_fields,
+};
 use futures::StreamExt;
 use pb::{ListActiveSessionsRequest, Product, RevokeSessionRequest, WatchRevocationsRequest};
 use sea_orm::{ConnectionTrait, Database};

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use active_sessions_e2e::{
-    SignIn, assert_status, by_account, by_token, e2e, pb, user_agents,
-};
+use active_sessions_e2e::{SignIn, assert_status, by_account, by_token, e2e, pb, user_agents};
 use pb::{
     ClientKind, GetRevocationRequest, ListActiveSessionsRequest, ListSecurityEventsRequest,
     LogOutAction, NoLogOutReason, Product, RevokeAllSessionsRequest, RevokeOutcome,
@@ -402,7 +400,7 @@ e2e! {
         assert_eq!(sign_in.location.as_ref().unwrap().city, "Linköping");
         assert_eq!(sign_in.product(), Product::Chatgpt);
         assert_eq!(events[1].actor, "user");
-        assert_eq!(events[0].actor, "operator:operator");
+        assert_eq!(events[0].actor, "operator:local");
         assert_eq!(events[0].session_count, 1);
         // New device and new country hints on the rows that appear afterwards.
         let (_, token) = app.sign_in(SignIn::browser("acct", "travel").ip("175.16.199.0")).await;

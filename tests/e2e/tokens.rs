@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use active_sessions_e2e::{SignIn, assert_status, by_account, by_token, e2e, pb, violated_fields};
-use pb::{ListActiveSessionsRequest, RegisterSessionRequest, TouchSessionRequest, ValidateSessionRequest};
+use pb::{
+    ListActiveSessionsRequest, RegisterSessionRequest, TouchSessionRequest, ValidateSessionRequest,
+};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use sha2::{Digest, Sha256};
 use tonic::Code;
@@ -15,7 +17,10 @@ const DAY: Duration = Duration::from_secs(86_400);
 async fn stored_column(app: &active_sessions_e2e::TestApp, sql: &str) -> Vec<sea_orm::QueryResult> {
     let db = Database::connect(app.database_url()).await.unwrap();
     let rows = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_owned(),
+        ))
         .await
         .unwrap();
     db.close().await.unwrap();

@@ -13,13 +13,27 @@ use tonic::Code;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-fn remove(subject: pb::Subject, device: &str, log_out_sessions: bool) -> RemoveTrustedDeviceRequest {
-    RemoveTrustedDeviceRequest { subject: Some(subject), device_id: device.into(), log_out_sessions }
+fn remove(
+    subject: pb::Subject,
+    device: &str,
+    log_out_sessions: bool,
+) -> RemoveTrustedDeviceRequest {
+    RemoveTrustedDeviceRequest {
+        subject: Some(subject),
+        device_id: device.into(),
+        log_out_sessions,
+    }
 }
 
-async fn listed(app: &active_sessions_e2e::TestApp, subject: pb::Subject) -> Vec<pb::TrustedDevice> {
+async fn listed(
+    app: &active_sessions_e2e::TestApp,
+    subject: pb::Subject,
+) -> Vec<pb::TrustedDevice> {
     app.trusted_devices()
-        .list_trusted_devices(ListTrustedDevicesRequest { subject: Some(subject), ..Default::default() })
+        .list_trusted_devices(ListTrustedDevicesRequest {
+            subject: Some(subject),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()

@@ -154,9 +154,8 @@ impl TestApp {
         let database = TestDatabase::create(backend).await?;
         let mut config = Config::new("127.0.0.1:0".parse().unwrap(), database.url());
         config.database.max_connections = 8;
-        config.geoip_database = Some(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/data/GeoIP2-City-Test.mmdb").into(),
-        );
+        config.geoip_database =
+            Some(concat!(env!("CARGO_MANIFEST_DIR"), "/data/GeoIP2-City-Test.mmdb").into());
         adjust(&mut config);
         let clock = Arc::new(ManualClock::starting_now());
         let mut app = Self {
@@ -323,7 +322,9 @@ impl TestApp {
     /// Whether a token validates now.
     pub async fn is_valid(&self, token: &str) -> bool {
         self.sessions()
-            .validate_session(pb::ValidateSessionRequest { session_token: token.into() })
+            .validate_session(pb::ValidateSessionRequest {
+                session_token: token.into(),
+            })
             .await
             .unwrap_or_else(|status| panic!("validation failed: {status:?}"))
             .into_inner()
@@ -333,12 +334,16 @@ impl TestApp {
 
 /// A `Subject` naming the owner by session token.
 pub fn by_token(token: &str) -> pb::Subject {
-    pb::Subject { subject: Some(pb::subject::Subject::SessionToken(token.into())) }
+    pb::Subject {
+        subject: Some(pb::subject::Subject::SessionToken(token.into())),
+    }
 }
 
 /// A `Subject` naming an account (operators).
 pub fn by_account(account_id: &str) -> pb::Subject {
-    pb::Subject { subject: Some(pb::subject::Subject::AccountId(account_id.into())) }
+    pb::Subject {
+        subject: Some(pb::subject::Subject::AccountId(account_id.into())),
+    }
 }
 
 /// Real user agents.
@@ -348,7 +353,8 @@ pub mod user_agents {
     /// Safari on an iPhone.
     pub const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
     /// Firefox on Windows.
-    pub const FIREFOX_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0";
+    pub const FIREFOX_WINDOWS: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0";
     /// The Codex desktop app on macOS.
     pub const CODEX_MAC_APP: &str = "Codex/0.9.1 (Mac OS X 14.5; arm64)";
 }
@@ -430,7 +436,9 @@ impl SignIn {
             user_agent: self.user_agent.clone(),
             ip_address: self.ip_address.clone(),
             auth_method: self.auth_method as i32,
-            lifetime: self.lifetime.map(|d| prost_types::Duration::try_from(d).expect("duration")),
+            lifetime: self
+                .lifetime
+                .map(|d| prost_types::Duration::try_from(d).expect("duration")),
             status_unavailable: self.status_unavailable,
         }
     }

@@ -35,10 +35,20 @@ impl PageTokens {
     }
 
     /// A token for `position` in the `kind` listing of `account` with `filter`.
-    pub fn seal<T: Serialize>(&self, kind: &str, account: &AccountId, filter: &str, position: &T) -> String {
+    pub fn seal<T: Serialize>(
+        &self,
+        kind: &str,
+        account: &AccountId,
+        filter: &str,
+        position: &T,
+    ) -> String {
         let payload = serde_json::to_vec(position).unwrap_or_default();
         let tag = self.tag(kind, account, filter, &payload);
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// The position in a token, if the token was issued for exactly this listing.
@@ -70,7 +80,11 @@ impl PageTokens {
     }
 
     fn tag(&self, kind: &str, account: &AccountId, filter: &str, payload: &[u8]) -> Vec<u8> {
-        let mut tag = self.mac(kind, account, filter, payload).finalize().into_bytes().to_vec();
+        let mut tag = self
+            .mac(kind, account, filter, payload)
+            .finalize()
+            .into_bytes()
+            .to_vec();
         tag.truncate(TAG_LEN);
         tag
     }
@@ -79,7 +93,12 @@ impl PageTokens {
         // new_from_slice accepts any key length for HMAC; the fallback is unreachable.
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
             .unwrap_or_else(|_| Hmac::<Sha256>::new(&Default::default()));
-        for part in [kind.as_bytes(), account.as_str().as_bytes(), filter.as_bytes(), payload] {
+        for part in [
+            kind.as_bytes(),
+            account.as_str().as_bytes(),
+            filter.as_bytes(),
+            payload,
+        ] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
@@ -100,12 +119,32 @@ mod tests {
         let token = tokens.seal("rows", &alice, "", &(42_i64, "dev".to_owned()));
         let (key, device): (i64, String) = tokens.open(&token, "rows", &alice, "").unwrap();
         assert_eq!((key, device.as_str()), (42, "dev"));
-        assert!(tokens.open::<(i64, String)>(&token, "rows", &bob, "").is_err());
-        assert!(tokens.open::<(i64, String)>(&token, "rows", &alice, "CODEX").is_err());
-        assert!(tokens.open::<(i64, String)>(&token, "events", &alice, "").is_err());
+        assert!(
+            tokens
+                .open::<(i64, String)>(&token, "rows", &bob, "")
+                .is_err()
+        );
+        assert!(
+            tokens
+                .open::<(i64, String)>(&token, "rows", &alice, "CODEX")
+                .is_err()
+        );
+        assert!(
+            tokens
+                .open::<(i64, String)>(&token, "events", &alice, "")
+                .is_err()
+        );
         let mut tampered = token.clone();
         tampered.replace_range(0..1, if token.starts_with('A') { "B" } else { "A" });
-        assert!(tokens.open::<(i64, String)>(&tampered, "rows", &alice, "").is_err());
-        assert!(tokens.open::<(i64, String)>("garbage", "rows", &alice, "").is_err());
+        assert!(
+            tokens
+                .open::<(i64, String)>(&tampered, "rows", &alice, "")
+                .is_err()
+        );
+        assert!(
+            tokens
+                .open::<(i64, String)>("garbage", "rows", &alice, "")
+                .is_err()
+        );
     }
 }

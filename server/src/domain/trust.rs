@@ -14,7 +14,7 @@ use super::{
     ids::{AccountId, DeviceId, SessionId},
     revocation::{Revocation, RevocationScope},
     session::{Product, RevocationReason, Session},
-    sessions::Sessions,
+    sessions::{LogOut, Sessions},
     subject::Subject,
     text::Violations,
 };
@@ -118,7 +118,12 @@ pub struct TrustService {
 
 impl TrustService {
     /// Builds the service.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, sessions: Sessions, policy: TrustPolicy) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        sessions: Sessions,
+        policy: TrustPolicy,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -142,7 +147,10 @@ impl TrustService {
             Some(duration) if duration > self.policy.max_duration => {
                 return Err(Violations::single(
                     "duration",
-                    format!("must be at most {}", humantime::format_duration(self.policy.max_duration)),
+                    format!(
+                        "must be at most {}",
+                        humantime::format_duration(self.policy.max_duration)
+                    ),
                 )
                 .into());
             }
@@ -167,7 +175,12 @@ impl TrustService {
         };
         trusted_devices::save(&*txn, &record).await?;
         let latest = sessions::latest_on_device(&*txn, account_id, device_id).await?;
-        let mut event = SecurityEvent::new(account_id.clone(), SecurityEventType::DeviceTrusted, now, actor);
+        let mut event = SecurityEvent::new(
+            account_id.clone(),
+            SecurityEventType::DeviceTrusted,
+            now,
+            actor,
+        );
         event.product = Some(product);
         event = match &latest {
             Some(session) => event.about_device(session),
@@ -178,7 +191,10 @@ impl TrustService {
         };
         security_events::insert(&*txn, &event).await?;
         txn.commit().await?;
-        let has_active_session = self.active_on_device(account_id, device_id, now).await?.is_some();
+        let has_active_session = self
+            .active_on_device(account_id, device_id, now)
+            .await?
+            .is_some();
         Ok((view(record, latest.as_ref(), has_active_session), renewed))
     }
 
@@ -189,10 +205,12 @@ impl TrustService {
         device_id: &DeviceId,
     ) -> Result<Option<Timestamp>, DomainError> {
         let now = self.clock.now();
-        Ok(trusted_devices::find(self.store.reader(), account_id, device_id)
-            .await?
-            .map(|trust| trust.trusted_until)
-            .filter(|until| *until > now))
+        Ok(
+            trusted_devices::find(self.store.reader(), account_id, device_id)
+                .await?
+                .map(|trust| trust.trusted_until)
+                .filter(|until| *until > now),
+        )
     }
 
     /// One page of the owner's trusted devices.
@@ -205,13 +223,20 @@ impl TrustService {
         let owner = self.sessions.eligible_owner(subject).await?;
         let tokens = self.sessions.page_tokens();
         let after = page_token
-            .map(|token| tokens.open::<TrustPosition>(token, "trusted_devices", &owner.account_id, ""))
+            .map(|token| {
+                tokens.open::<TrustPosition>(token, "trusted_devices", &owner.account_id, "")
+            })
             .transpose()?
             .map(|p| (p.since, p.device));
         let now = self.clock.now();
-        let mut records =
-            trusted_devices::list_in_force(self.store.reader(), &owner.account_id, now, after, page_size + 1)
-                .await?;
+        let mut records = trusted_devices::list_in_force(
+            self.store.reader(),
+            &owner.account_id,
+            now,
+            after,
+            page_size + 1,
+        )
+        .await?;
         let next = if records.len() as u64 > page_size {
             records.truncate(page_size as usize);
             records.last().map(|last| {
@@ -230,8 +255,16 @@ impl TrustService {
         };
         let mut devices = Vec::with_capacity(records.len());
         for record in records {
-            let latest = sessions::latest_on_device(self.store.reader(), &record.account_id, &record.device_id).await?;
-            let active = self.active_on_device(&record.account_id, &record.device_id, now).await?.is_some();
+            let latest = sessions::latest_on_device(
+                self.store.reader(),
+                &record.account_id,
+                &record.device_id,
+            )
+            .await?;
+            let active = self
+                .active_on_device(&record.account_id, &record.device_id, now)
+                .await?
+                .is_some();
             devices.push(view(record, latest.as_ref(), active));
         }
         Ok((devices, next))
@@ -245,9 +278,9 @@ impl TrustService {
         subject: &Subject,
         device_id: &DeviceId,
         log_out_sessions: bool,
+        actor: &Actor,
     ) -> Result<Removal, DomainError> {
         let owner = self.sessions.eligible_owner(subject).await?;
-        let actor = Sessions::actor(subject);
         let txn = self.store.write().await?;
         let now = self.clock.now();
         let Some(account) = accounts::lock(&*txn, &owner.account_id).await? else {
@@ -258,7 +291,9 @@ impl TrustService {
         if record.is_none() && used.is_empty() {
             return Err(DomainError::NotFound("trusted device"));
         }
-        let in_force = record.as_ref().is_some_and(|trust| trust.trusted_until > now);
+        let in_force = record
+            .as_ref()
+            .is_some_and(|trust| trust.trusted_until > now);
         let idle_timeout = self.sessions.idle_timeout();
         let active: Vec<Session> = if log_out_sessions {
             used.into_iter()
@@ -267,10 +302,16 @@ impl TrustService {
         } else {
             Vec::new()
         };
-        if owner.current_session.is_some_and(|current| active.iter().any(|s| s.session_id == current)) {
+        if owner
+            .current_session
+            .is_some_and(|current| active.iter().any(|s| s.session_id == current))
+        {
             return Err(DomainError::CurrentSession);
         }
-        if active.iter().any(|s| s.status == super::session::SessionStatus::Unavailable) {
+        if active
+            .iter()
+            .any(|s| s.status == super::session::SessionStatus::Unavailable)
+        {
             return Err(DomainError::StatusUnavailable);
         }
         let revocation = if active.is_empty() {
@@ -280,7 +321,7 @@ impl TrustService {
                     owner.account_id.clone(),
                     SecurityEventType::DeviceTrustRemoved,
                     now,
-                    &actor,
+                    actor,
                 );
                 event.device_id = Some(device_id.clone());
                 security_events::insert(&*txn, &event).await?;
@@ -292,11 +333,13 @@ impl TrustService {
                     .record_log_out(
                         &*txn,
                         &active,
-                        RevocationScope::Device,
-                        RevocationReason::TrustRemoved,
-                        in_force,
-                        &actor,
-                        now,
+                        LogOut {
+                            scope: RevocationScope::Device,
+                            owner_reason: RevocationReason::TrustRemoved,
+                            remove_trust: in_force,
+                            actor,
+                            now,
+                        },
                     )
                     .await?,
             )

@@ -8,6 +8,7 @@ use super::proto::{
     account_id, account_to_proto, ineligibility_reason, required_enum, sso_protocol_from_proto,
     subject, workspace_type_from_proto, workspace_type_to_proto,
 };
+use crate::auth::Caller;
 use crate::domain::{
     account::{Eligibility, WorkspaceType},
     eligibility::EligibilityService,
@@ -40,10 +41,12 @@ impl AccountEligibility for AccountEligibilityApi {
         &self,
         request: Request<pb::CheckEligibilityRequest>,
     ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         let subject = subject(&mut violations, "subject", request.subject.as_ref());
         let subject = violations.finish(subject)?;
+        caller.authorize_eligibility_check(&subject)?;
         let owner = self.subjects.resolve(&subject).await?;
         tracing::Span::current().record("account_id", owner.account_id.as_str());
         let eligibility = Eligibility::of(owner.account.as_ref());
@@ -64,6 +67,7 @@ impl AccountEligibility for AccountEligibilityApi {
         &self,
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        Caller::of(&request)?.authorize_identity_call()?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         let account = account_id(&mut violations, "account_id", &request.account_id);
@@ -79,6 +83,7 @@ impl AccountEligibility for AccountEligibilityApi {
         &self,
         request: Request<pb::SetSsoLinkRequest>,
     ) -> Result<Response<pb::SetSsoLinkResponse>, Status> {
+        Caller::of(&request)?.authorize_identity_call()?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         let account = account_id(&mut violations, "account_id", &request.account_id);
@@ -113,6 +118,7 @@ impl AccountEligibility for AccountEligibilityApi {
         &self,
         request: Request<pb::ClearSsoLinkRequest>,
     ) -> Result<Response<pb::ClearSsoLinkResponse>, Status> {
+        Caller::of(&request)?.authorize_identity_call()?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         let account = account_id(&mut violations, "account_id", &request.account_id);
@@ -129,6 +135,7 @@ impl AccountEligibility for AccountEligibilityApi {
         &self,
         request: Request<pb::SetWorkspaceTypeRequest>,
     ) -> Result<Response<pb::SetWorkspaceTypeResponse>, Status> {
+        Caller::of(&request)?.authorize_identity_call()?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         let account = account_id(&mut violations, "account_id", &request.account_id);

@@ -55,7 +55,12 @@ pub fn products(violations: &mut Violations, field: &str, raw: &[i32]) -> Vec<Pr
     raw.iter()
         .enumerate()
         .filter_map(|(i, value)| {
-            super::proto::required_enum(violations, &format!("{field}[{i}]"), *value, product_from_proto)
+            super::proto::required_enum(
+                violations,
+                &format!("{field}[{i}]"),
+                *value,
+                product_from_proto,
+            )
         })
         .collect()
 }
@@ -140,7 +145,12 @@ pub fn ip_address(violations: &mut Violations, field: &str, raw: &str) -> Option
 }
 
 /// Free text such as a user agent.
-pub fn free_text(violations: &mut Violations, field: &str, raw: &str, max: usize) -> Option<String> {
+pub fn free_text(
+    violations: &mut Violations,
+    field: &str,
+    raw: &str,
+    max: usize,
+) -> Option<String> {
     violations
         .check(field, check_free_text(raw, max))
         .map(|()| raw.to_owned())
@@ -286,13 +296,25 @@ pub fn valid_session_to_proto(valid: Option<ValidSession>) -> pb::ValidateSessio
 pub fn row_to_proto(row: &SessionRow, current_session: Option<SessionId>) -> pb::SessionRow {
     let (action, reason) = match row.action {
         LogOutAction::LogOut => (pb::LogOutAction::LogOut, pb::NoLogOutReason::Unspecified),
-        LogOutAction::LogOutAndRemove => (pb::LogOutAction::LogOutAndRemove, pb::NoLogOutReason::Unspecified),
-        LogOutAction::None(NoLogOutReason::CurrentSession) => (pb::LogOutAction::None, pb::NoLogOutReason::CurrentSession),
-        LogOutAction::None(NoLogOutReason::StatusUnavailable) => (pb::LogOutAction::None, pb::NoLogOutReason::StatusUnavailable),
+        LogOutAction::LogOutAndRemove => (
+            pb::LogOutAction::LogOutAndRemove,
+            pb::NoLogOutReason::Unspecified,
+        ),
+        LogOutAction::None(NoLogOutReason::CurrentSession) => {
+            (pb::LogOutAction::None, pb::NoLogOutReason::CurrentSession)
+        }
+        LogOutAction::None(NoLogOutReason::StatusUnavailable) => (
+            pb::LogOutAction::None,
+            pb::NoLogOutReason::StatusUnavailable,
+        ),
     };
     pb::SessionRow {
         device_id: row.device_id.to_string(),
-        products: row.products.iter().map(|p| product_to_proto(*p) as i32).collect(),
+        products: row
+            .products
+            .iter()
+            .map(|p| product_to_proto(*p) as i32)
+            .collect(),
         sessions: row
             .sessions
             .iter()
@@ -341,7 +363,11 @@ fn reason_to_proto(reason: RevocationReason) -> pb::RevocationReason {
 /// domain -> proto: revocation. `recorded` is false for a validate_only preview (no id).
 pub fn revocation_to_proto(revocation: &Revocation, recorded: bool) -> pb::Revocation {
     pb::Revocation {
-        revocation_id: if recorded { revocation.revocation_id.to_string() } else { String::new() },
+        revocation_id: if recorded {
+            revocation.revocation_id.to_string()
+        } else {
+            String::new()
+        },
         account_id: revocation.account_id.to_string(),
         scope: scope_to_proto(revocation.scope) as i32,
         reason: reason_to_proto(revocation.reason) as i32,
@@ -350,8 +376,16 @@ pub fn revocation_to_proto(revocation: &Revocation, recorded: bool) -> pb::Revoc
         complete: revocation.completed_at.is_some(),
         completed_at: revocation.completed_at.map(|t| t.to_proto()),
         sessions_revoked: revocation.sessions_revoked,
-        session_ids: revocation.session_ids.iter().map(ToString::to_string).collect(),
-        device_id: revocation.device_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+        session_ids: revocation
+            .session_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        device_id: revocation
+            .device_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         trust_removed: revocation.trust_removed,
     }
 }
@@ -363,8 +397,16 @@ pub fn revocation_event_to_proto(revocation: &Revocation) -> pb::RevocationEvent
         revocation_id: revocation.revocation_id.to_string(),
         account_id: revocation.account_id.to_string(),
         scope: scope_to_proto(revocation.scope) as i32,
-        session_ids: revocation.session_ids.iter().map(ToString::to_string).collect(),
-        products: revocation.products.iter().map(|p| product_to_proto(*p) as i32).collect(),
+        session_ids: revocation
+            .session_ids
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        products: revocation
+            .products
+            .iter()
+            .map(|p| product_to_proto(*p) as i32)
+            .collect(),
         revoked_at: Some(revocation.effective_at.to_proto()),
         revoked_before: revocation.revoked_before.map(|t| t.to_proto()),
     }
@@ -386,13 +428,25 @@ pub fn security_event_to_proto(event: &SecurityEvent) -> pb::SecurityEvent {
         event_id: event.event_id.to_string(),
         r#type: event_type_to_proto(event.event_type) as i32,
         occurred_at: Some(event.occurred_at.to_proto()),
-        session_id: event.session_id.map(|id| id.to_string()).unwrap_or_default(),
-        product: event.product.map_or(pb::Product::Unspecified, product_to_proto) as i32,
-        device_id: event.device_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+        session_id: event
+            .session_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        product: event
+            .product
+            .map_or(pb::Product::Unspecified, product_to_proto) as i32,
+        device_id: event
+            .device_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         device: Some(device_to_proto(&event.device)),
         location: Some(location_to_proto(&event.location)),
         actor: event.actor.clone(),
-        revocation_id: event.revocation_id.map(|id| id.to_string()).unwrap_or_default(),
+        revocation_id: event
+            .revocation_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
         session_count: event.session_count,
     }
 }

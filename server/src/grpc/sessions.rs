@@ -15,21 +15,18 @@ use super::{
     session_proto::{
         MAX_USER_AGENT_LEN, auth_method, client_kind_from_proto, cursor, free_text, ip_address,
         optional_duration, outcome_to_proto, page_size, page_token, product_filter,
-        product_from_proto, product_to_proto, products, revocation_event_to_proto,
-        revocation_id, revocation_to_proto, row_to_proto, security_event_to_proto, session_id,
-        session_to_proto, valid_session_to_proto,
+        product_from_proto, product_to_proto, products, revocation_event_to_proto, revocation_id,
+        revocation_to_proto, row_to_proto, security_event_to_proto, session_id, session_to_proto,
+        valid_session_to_proto,
     },
 };
+use crate::auth::{Caller, ProductScope};
 use crate::domain::{
-    history::Actor,
     ids::{DeviceId, RequestId},
     sessions::{NewSession, RevokeTarget, Sessions},
     text::Violations,
     token::SessionToken,
 };
-
-/// The idempotency scope of registrations until callers authenticate: one shared scope.
-const LOCAL_SCOPE: &str = "local";
 
 /// The SessionService handlers.
 #[derive(Debug, Clone)]
@@ -48,7 +45,10 @@ impl SessionApi {
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchRevocationsResponse, Status>> + Send>>;
 
 fn token(violations: &mut Violations, field: &str, raw: &str) -> Option<SessionToken> {
-    violations.check(field, SessionToken::parse(raw).map_err(|err| err.to_string()))
+    violations.check(
+        field,
+        SessionToken::parse(raw).map_err(|err| err.to_string()),
+    )
 }
 
 #[tonic::async_trait]
@@ -58,24 +58,43 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::RegisterSessionRequest>,
     ) -> Result<Response<pb::RegisterSessionResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let request_id = if request.request_id.is_empty() {
             Some(None)
         } else {
-            v.check("request_id", RequestId::parse(&request.request_id)).map(Some)
+            v.check("request_id", RequestId::parse(&request.request_id))
+                .map(Some)
         };
         let account = account_id(&mut v, "account_id", &request.account_id);
         let product = required_enum(&mut v, "product", request.product, product_from_proto);
-        let client_kind =
-            required_enum(&mut v, "client_kind", request.client_kind, client_kind_from_proto);
+        let client_kind = required_enum(
+            &mut v,
+            "client_kind",
+            request.client_kind,
+            client_kind_from_proto,
+        );
         let device_id = v.check("device_id", DeviceId::parse(&request.device_id));
-        let user_agent = free_text(&mut v, "user_agent", &request.user_agent, MAX_USER_AGENT_LEN);
+        let user_agent = free_text(
+            &mut v,
+            "user_agent",
+            &request.user_agent,
+            MAX_USER_AGENT_LEN,
+        );
         let ip = ip_address(&mut v, "ip_address", &request.ip_address);
         let auth = auth_method(&mut v, "auth_method", request.auth_method);
         let lifetime = optional_duration(&mut v, "lifetime", request.lifetime.as_ref());
         let new_session = match (
-            request_id, account, product, client_kind, device_id, user_agent, ip, auth, lifetime,
+            request_id,
+            account,
+            product,
+            client_kind,
+            device_id,
+            user_agent,
+            ip,
+            auth,
+            lifetime,
         ) {
             (
                 Some(request_id),
@@ -102,9 +121,11 @@ impl SessionService for SessionApi {
             _ => None,
         };
         let new_session = v.finish(new_session)?;
+        let actor = caller.authorize_product_write(new_session.product)?;
+        // Request ids are scoped to the caller, so two products never collide.
         let registered = self
             .sessions
-            .register(LOCAL_SCOPE, new_session, &Actor::Service(LOCAL_SCOPE.into()))
+            .register(caller.name(), new_session, &actor)
             .await?;
         tracing::Span::current().record("session_id", registered.session.session_id.to_string());
         Ok(Response::new(pb::RegisterSessionResponse {
@@ -119,10 +140,16 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::ValidateSessionRequest>,
     ) -> Result<Response<pb::ValidateSessionResponse>, Status> {
+        let scope = Caller::of(&request)?.product_scope()?;
         let mut v = Violations::new();
         let token = token(&mut v, "session_token", &request.get_ref().session_token);
         let token = v.finish(token)?;
-        let valid = self.sessions.validate(&token).await?;
+        // Another product's session is not valid for this caller, as if it did not exist.
+        let valid = self
+            .sessions
+            .validate(&token)
+            .await?
+            .filter(|valid| scope.covers(valid.product));
         if let Some(valid) = &valid {
             tracing::Span::current().record("session_id", valid.session_id.to_string());
         }
@@ -134,12 +161,16 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::TouchSessionRequest>,
     ) -> Result<Response<pb::TouchSessionResponse>, Status> {
+        let scope = Caller::of(&request)?.product_scope()?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let token = token(&mut v, "session_token", &request.session_token);
         let ip = ip_address(&mut v, "ip_address", &request.ip_address);
         let (token, ip) = v.finish(token.zip(ip))?;
-        let valid = self.sessions.touch(&token, ip).await?;
+        let valid = self
+            .sessions
+            .touch(&token, ip, |product| scope.covers(product))
+            .await?;
         tracing::Span::current().record("session_id", valid.session_id.to_string());
         Ok(Response::new(pb::TouchSessionResponse {
             session_id: valid.session_id.to_string(),
@@ -151,12 +182,14 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::ListActiveSessionsRequest>,
     ) -> Result<Response<pb::ListActiveSessionsResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let subject = subject(&mut v, "subject", request.subject.as_ref());
         let size = page_size(&mut v, "page_size", request.page_size);
         let product = product_filter(&mut v, "product", request.product);
         let (subject, size) = v.finish(subject.zip(size))?;
+        caller.authorize_owner_call(&subject)?;
         let page = self
             .sessions
             .list_rows(&subject, product, size, page_token(&request.page_token))
@@ -176,6 +209,7 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::RevokeSessionRequest>,
     ) -> Result<Response<pb::RevokeSessionResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let subject = subject(&mut v, "subject", request.subject.as_ref());
@@ -184,24 +218,32 @@ impl SessionService for SessionApi {
                 v.add("target", "must set device_id or session_id");
                 None
             }
-            Some(pb::revoke_session_request::Target::DeviceId(device)) => {
-                v.check("device_id", DeviceId::parse(device)).map(RevokeTarget::Device)
-            }
+            Some(pb::revoke_session_request::Target::DeviceId(device)) => v
+                .check("device_id", DeviceId::parse(device))
+                .map(RevokeTarget::Device),
             Some(pb::revoke_session_request::Target::SessionId(id)) => {
                 session_id(&mut v, "session_id", id).map(RevokeTarget::Session)
             }
         };
         let (subject, target) = v.finish(subject.zip(target))?;
+        let actor = caller.authorize_owner_call(&subject)?;
         let result = self
             .sessions
-            .revoke(&subject, &target, request.validate_only)
+            .revoke(&subject, &target, request.validate_only, &actor)
             .await?;
         Ok(Response::new(pb::RevokeSessionResponse {
             outcome: outcome_to_proto(result.outcome) as i32,
             session_ids: result.session_ids.iter().map(ToString::to_string).collect(),
-            products: result.products.iter().map(|p| product_to_proto(*p) as i32).collect(),
+            products: result
+                .products
+                .iter()
+                .map(|p| product_to_proto(*p) as i32)
+                .collect(),
             trust_removed: result.trust_removed,
-            revocation: result.revocation.as_ref().map(|r| revocation_to_proto(r, true)),
+            revocation: result
+                .revocation
+                .as_ref()
+                .map(|r| revocation_to_proto(r, true)),
         }))
     }
 
@@ -210,13 +252,20 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::RevokeAllSessionsRequest>,
     ) -> Result<Response<pb::RevokeAllSessionsResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let subject = subject(&mut v, "subject", request.subject.as_ref());
         let subject = v.finish(subject)?;
+        let actor = caller.authorize_owner_call(&subject)?;
         let revocation = self
             .sessions
-            .revoke_all(&subject, request.validate_only, request.remove_trusted_devices)
+            .revoke_all(
+                &subject,
+                request.validate_only,
+                request.remove_trusted_devices,
+                &actor,
+            )
             .await?;
         Ok(Response::new(pb::RevokeAllSessionsResponse {
             revocation: Some(revocation_to_proto(&revocation, !request.validate_only)),
@@ -228,11 +277,13 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::GetRevocationRequest>,
     ) -> Result<Response<pb::GetRevocationResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let subject = subject(&mut v, "subject", request.subject.as_ref());
         let id = revocation_id(&mut v, "revocation_id", &request.revocation_id);
         let (subject, id) = v.finish(subject.zip(id))?;
+        caller.authorize_owner_call(&subject)?;
         let revocation = self.sessions.get_revocation(&subject, id).await?;
         Ok(Response::new(pb::GetRevocationResponse {
             revocation: Some(revocation_to_proto(&revocation, true)),
@@ -246,11 +297,23 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        let scope = Caller::of(&request)?.product_scope()?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let cursor = cursor(&mut v, "cursor", &request.cursor);
-        let products = products(&mut v, "products", &request.products);
+        let mut products = products(&mut v, "products", &request.products);
         let cursor = v.finish(cursor)?;
+        // A product backend sees only its own products' revocations.
+        if let ProductScope::Only(own) = &scope {
+            if products.iter().any(|product| !own.contains(product)) {
+                return Err(Status::permission_denied(
+                    "a product backend may watch only its own products",
+                ));
+            }
+            if products.is_empty() {
+                products = own.clone();
+            }
+        }
         let batches = self
             .sessions
             .watch_revocations(cursor, products, self.shutdown.clone())
@@ -271,11 +334,13 @@ impl SessionService for SessionApi {
         &self,
         request: Request<pb::ListSecurityEventsRequest>,
     ) -> Result<Response<pb::ListSecurityEventsResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let subject = subject(&mut v, "subject", request.subject.as_ref());
         let size = page_size(&mut v, "page_size", request.page_size);
         let (subject, size) = v.finish(subject.zip(size))?;
+        caller.authorize_owner_call(&subject)?;
         let (events, next) = self
             .sessions
             .security_events(&subject, size, page_token(&request.page_token))

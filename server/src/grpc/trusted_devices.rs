@@ -11,8 +11,8 @@ use super::{
         product_from_proto, product_to_proto, revocation_to_proto,
     },
 };
+use crate::auth::Caller;
 use crate::domain::{
-    history::Actor,
     ids::DeviceId,
     text::Violations,
     trust::{TrustMethod, TrustService, TrustedDevice},
@@ -60,8 +60,12 @@ fn trusted_device_to_proto(device: &TrustedDevice) -> pb::TrustedDevice {
         location: Some(location_to_proto(&device.location)),
         trusted_since: Some(device.trusted_since.to_proto()),
         trusted_until: Some(device.trusted_until.to_proto()),
-        method: device.method.map_or(pb::TrustMethod::Unspecified, method_to_proto) as i32,
-        product: device.product.map_or(pb::Product::Unspecified, product_to_proto) as i32,
+        method: device
+            .method
+            .map_or(pb::TrustMethod::Unspecified, method_to_proto) as i32,
+        product: device
+            .product
+            .map_or(pb::Product::Unspecified, product_to_proto) as i32,
         has_active_session: device.has_active_session,
         renewed_at: Some(device.renewed_at.to_proto()),
     }
@@ -74,6 +78,7 @@ impl TrustedDeviceService for TrustedDeviceApi {
         &self,
         request: Request<pb::TrustDeviceRequest>,
     ) -> Result<Response<pb::TrustDeviceResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let account = account_id(&mut v, "account_id", &request.account_id);
@@ -83,9 +88,10 @@ impl TrustedDeviceService for TrustedDeviceApi {
         let product = required_enum(&mut v, "product", request.product, product_from_proto);
         let (((account, device), (method, duration)), product) =
             v.finish(account.zip(device).zip(method.zip(duration)).zip(product))?;
+        let actor = caller.authorize_product_write(product)?;
         let (trusted, renewed) = self
             .trust
-            .trust(&account, &device, method, product, duration, &Actor::Service("local".into()))
+            .trust(&account, &device, method, product, duration, &actor)
             .await?;
         Ok(Response::new(pb::TrustDeviceResponse {
             trusted_device: Some(trusted_device_to_proto(&trusted)),
@@ -98,11 +104,13 @@ impl TrustedDeviceService for TrustedDeviceApi {
         &self,
         request: Request<pb::ListTrustedDevicesRequest>,
     ) -> Result<Response<pb::ListTrustedDevicesResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let subject = subject(&mut v, "subject", request.subject.as_ref());
         let size = page_size(&mut v, "page_size", request.page_size);
         let (subject, size) = v.finish(subject.zip(size))?;
+        caller.authorize_owner_call(&subject)?;
         let (devices, next) = self
             .trust
             .list(&subject, size, page_token(&request.page_token))
@@ -118,14 +126,16 @@ impl TrustedDeviceService for TrustedDeviceApi {
         &self,
         request: Request<pb::RemoveTrustedDeviceRequest>,
     ) -> Result<Response<pb::RemoveTrustedDeviceResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let subject = subject(&mut v, "subject", request.subject.as_ref());
         let device = v.check("device_id", DeviceId::parse(&request.device_id));
         let (subject, device) = v.finish(subject.zip(device))?;
+        let actor = caller.authorize_owner_call(&subject)?;
         let removal = self
             .trust
-            .remove(&subject, &device, request.log_out_sessions)
+            .remove(&subject, &device, request.log_out_sessions, &actor)
             .await?;
         Ok(Response::new(pb::RemoveTrustedDeviceResponse {
             removed: removal.removed,
@@ -134,7 +144,10 @@ impl TrustedDeviceService for TrustedDeviceApi {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            revocation: removal.revocation.as_ref().map(|r| revocation_to_proto(r, true)),
+            revocation: removal
+                .revocation
+                .as_ref()
+                .map(|r| revocation_to_proto(r, true)),
         }))
     }
 
@@ -143,6 +156,7 @@ impl TrustedDeviceService for TrustedDeviceApi {
         &self,
         request: Request<pb::CheckDeviceTrustRequest>,
     ) -> Result<Response<pb::CheckDeviceTrustResponse>, Status> {
+        Caller::of(&request)?.product_scope()?;
         let request = request.into_inner();
         let mut v = Violations::new();
         let account = account_id(&mut v, "account_id", &request.account_id);

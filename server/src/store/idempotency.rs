@@ -33,9 +33,10 @@ pub async fn find(
     request_id: &str,
     now: Timestamp,
 ) -> Result<Option<IdempotencyRecord>, StoreError> {
-    let Some(model) = idempotency_record::Entity::find_by_id((scope.to_owned(), request_id.to_owned()))
-        .one(conn)
-        .await?
+    let Some(model) =
+        idempotency_record::Entity::find_by_id((scope.to_owned(), request_id.to_owned()))
+            .one(conn)
+            .await?
     else {
         return Ok(None);
     };

@@ -2,8 +2,8 @@
 //! the sweep's progress.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -44,7 +44,10 @@ pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
 }
 
 /// Appends a revocation (its `seq` from [`next_seq`] in the same transaction).
-pub async fn insert(conn: &impl ConnectionTrait, revocation: &Revocation) -> Result<(), StoreError> {
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    revocation: &Revocation,
+) -> Result<(), StoreError> {
     revocation::Entity::insert(revocation::ActiveModel {
         revocation_id: Set(revocation.revocation_id.to_string()),
         seq: Set(revocation.seq),
@@ -131,13 +134,19 @@ pub async fn record_sweep(
 }
 
 fn join<T: ToString>(items: impl Iterator<Item = T>) -> String {
-    items.map(|item| item.to_string()).collect::<Vec<_>>().join(" ")
+    items
+        .map(|item| item.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn into_domain(model: revocation::Model) -> Result<Revocation, StoreError> {
-    let corrupt = |what: &str| StoreError::corrupt("revocations", format!("{what} in {}", model.revocation_id));
+    let corrupt = |what: &str| {
+        StoreError::corrupt("revocations", format!("{what} in {}", model.revocation_id))
+    };
     Ok(Revocation {
-        revocation_id: RevocationId::parse(&model.revocation_id).map_err(|_| corrupt("revocation_id"))?,
+        revocation_id: RevocationId::parse(&model.revocation_id)
+            .map_err(|_| corrupt("revocation_id"))?,
         scope: RevocationScope::from_stored(&model.scope).ok_or_else(|| corrupt("scope"))?,
         reason: RevocationReason::from_stored(&model.reason).ok_or_else(|| corrupt("reason"))?,
         session_ids: model

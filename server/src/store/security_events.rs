@@ -29,7 +29,9 @@ pub async fn insert(conn: &impl ConnectionTrait, event: &SecurityEvent) -> Resul
         device_description: Set(event.device.description()),
         browser: Set(event.device.browser.clone()),
         os: Set(event.device.os.clone()),
-        device_type: Set(Some(super::sessions::device_type_to_stored(event.device.device_type).to_owned())),
+        device_type: Set(Some(
+            super::sessions::device_type_to_stored(event.device.device_type).to_owned(),
+        )),
         city: Set(event.location.city.clone()),
         region: Set(event.location.region.clone()),
         country_code: Set(event.location.country_code.clone()),
@@ -66,7 +68,9 @@ pub async fn list(
 }
 
 fn into_domain(model: security_event::Model) -> Result<SecurityEvent, StoreError> {
-    let corrupt = |what: &str| StoreError::corrupt("security_events", format!("{what} in {}", model.event_id));
+    let corrupt = |what: &str| {
+        StoreError::corrupt("security_events", format!("{what} in {}", model.event_id))
+    };
     Ok(SecurityEvent {
         event_id: EventId::parse(&model.event_id).map_err(|_| corrupt("event_id"))?,
         event_type: SecurityEventType::from_stored(&model.event_type)

@@ -2,8 +2,9 @@
 //! its hash through the unique index.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Expr, ExprTrait, Func, Query},
 };
 
@@ -188,7 +189,10 @@ pub struct RowQuery<'a> {
 }
 
 /// The row keys of one listing page, most recent sign-in first, device id breaking ties.
-pub async fn row_keys(conn: &impl ConnectionTrait, query: &RowQuery<'_>) -> Result<Vec<RowKey>, StoreError> {
+pub async fn row_keys(
+    conn: &impl ConnectionTrait,
+    query: &RowQuery<'_>,
+) -> Result<Vec<RowKey>, StoreError> {
     let as_of = query.as_of.as_micros();
     let mut select = session::Entity::find()
         .select_only()
@@ -203,7 +207,9 @@ pub async fn row_keys(conn: &impl ConnectionTrait, query: &RowQuery<'_>) -> Resu
                 .add(session::Column::RevokedAt.gt(as_of)),
         )
         .filter(session::Column::ExpiresAt.gt(as_of))
-        .filter(session::Column::LastActiveAt.gt(query.as_of.minus(query.idle_timeout).as_micros()));
+        .filter(
+            session::Column::LastActiveAt.gt(query.as_of.minus(query.idle_timeout).as_micros()),
+        );
     if let Some(cut_off) = query.cut_off {
         select = select.filter(session::Column::SignedInAt.gte(cut_off.as_micros()));
     }
@@ -214,17 +220,17 @@ pub async fn row_keys(conn: &impl ConnectionTrait, query: &RowQuery<'_>) -> Resu
     if let Some((key, device)) = &query.after {
         let max = Expr::from(Func::max(Expr::col(session::Column::SignedInAt)));
         select = select.having(
-            Condition::any()
-                .add(max.clone().lt(*key))
-                .add(
-                    Condition::all()
-                        .add(max.eq(*key))
-                        .add(Expr::col(session::Column::DeviceId).gt(device.as_str())),
-                ),
+            Condition::any().add(max.clone().lt(*key)).add(
+                Condition::all()
+                    .add(max.eq(*key))
+                    .add(Expr::col(session::Column::DeviceId).gt(device.as_str())),
+            ),
         );
     }
     Ok(select
-        .order_by_desc(Expr::from(Func::max(Expr::col(session::Column::SignedInAt))))
+        .order_by_desc(Expr::from(Func::max(Expr::col(
+            session::Column::SignedInAt,
+        ))))
         .order_by_asc(session::Column::DeviceId)
         .limit(query.limit)
         .into_model::<RowKey>()
@@ -293,7 +299,10 @@ pub async fn mark_revoked(
     Ok(session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(at.as_micros()))
         .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
-        .col_expr(session::Column::RevocationId, Expr::value(revocation_id.to_string()))
+        .col_expr(
+            session::Column::RevocationId,
+            Expr::value(revocation_id.to_string()),
+        )
         .filter(session::Column::SessionId.is_in(session_ids.iter().map(ToString::to_string)))
         .filter(session::Column::RevokedAt.is_null())
         .exec(conn)
@@ -323,7 +332,10 @@ pub async fn sweep_batch(
     Ok(session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(cut_off.as_micros()))
         .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
-        .col_expr(session::Column::RevocationId, Expr::value(revocation_id.to_string()))
+        .col_expr(
+            session::Column::RevocationId,
+            Expr::value(revocation_id.to_string()),
+        )
         .filter(session::Column::SessionId.in_subquery(pending))
         // Repeated outside the subquery: PostgreSQL re-checks only the outer condition on a row
         // a concurrent sweeper has just marked, and must then skip it.
@@ -366,7 +378,10 @@ pub async fn products_before(
         .into_tuple::<String>()
         .all(conn)
         .await?;
-    let mut products: Vec<Product> = stored.iter().filter_map(|p| Product::from_stored(p)).collect();
+    let mut products: Vec<Product> = stored
+        .iter()
+        .filter_map(|p| Product::from_stored(p))
+        .collect();
     products.sort();
     Ok(products)
 }
@@ -383,17 +398,31 @@ pub struct Activity {
 }
 
 /// Writes coalesced activity: moves `last_active_at` forward (never back) and records the IP.
-pub async fn apply_activity(conn: &impl ConnectionTrait, batch: &[Activity]) -> Result<(), StoreError> {
+pub async fn apply_activity(
+    conn: &impl ConnectionTrait,
+    batch: &[Activity],
+) -> Result<(), StoreError> {
     for activity in batch {
-        let mut update = session::Entity::update_many()
-            .col_expr(session::Column::LastActiveAt, Expr::value(activity.at.as_micros()));
+        let mut update = session::Entity::update_many().col_expr(
+            session::Column::LastActiveAt,
+            Expr::value(activity.at.as_micros()),
+        );
         if let Some((ip, location)) = &activity.ip {
             update = update
                 .col_expr(session::Column::IpAddress, Expr::value(ip.clone()))
                 .col_expr(session::Column::City, Expr::value(location.city.clone()))
-                .col_expr(session::Column::Region, Expr::value(location.region.clone()))
-                .col_expr(session::Column::CountryCode, Expr::value(location.country_code.clone()))
-                .col_expr(session::Column::Country, Expr::value(location.country.clone()));
+                .col_expr(
+                    session::Column::Region,
+                    Expr::value(location.region.clone()),
+                )
+                .col_expr(
+                    session::Column::CountryCode,
+                    Expr::value(location.country_code.clone()),
+                )
+                .col_expr(
+                    session::Column::Country,
+                    Expr::value(location.country.clone()),
+                );
         }
         update
             .filter(session::Column::SessionId.eq(activity.session_id.to_string()))

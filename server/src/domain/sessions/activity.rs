@@ -94,11 +94,24 @@ mod tests {
         buffer.record(id, Timestamp::from_micros(20), None);
         assert_eq!(buffer.latest(id), Some(Timestamp::from_micros(20)));
         let written = buffer.snapshot();
-        assert_eq!(written, vec![(id, PendingActivity { at: Timestamp::from_micros(20), ip })]);
+        assert_eq!(
+            written,
+            vec![(
+                id,
+                PendingActivity {
+                    at: Timestamp::from_micros(20),
+                    ip
+                }
+            )]
+        );
         assert!(!buffer.is_empty(), "kept until the write commits");
         buffer.record(id, Timestamp::from_micros(30), None);
         buffer.forget_written(&written);
-        assert_eq!(buffer.latest(id), Some(Timestamp::from_micros(30)), "newer activity kept");
+        assert_eq!(
+            buffer.latest(id),
+            Some(Timestamp::from_micros(30)),
+            "newer activity kept"
+        );
         buffer.forget_written(&buffer.snapshot());
         assert!(buffer.is_empty());
     }

@@ -96,7 +96,11 @@ impl ValidationCache {
                 .filter(|entry| now < entry.inserted_at.plus(self.max_age))
                 .map(|entry| entry.cached.clone())
         };
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
@@ -119,9 +123,19 @@ impl ValidationCache {
         }
         let session_id = cached.session.session_id;
         let account_id = cached.session.account_id.clone();
-        inner.by_hash.insert(hash, Entry { cached, inserted_at: now });
+        inner.by_hash.insert(
+            hash,
+            Entry {
+                cached,
+                inserted_at: now,
+            },
+        );
         inner.by_session.insert(session_id, hash);
-        inner.by_account.entry(account_id).or_default().insert(session_id);
+        inner
+            .by_account
+            .entry(account_id)
+            .or_default()
+            .insert(session_id);
         inner.order.push_back((hash, now));
         self.evict(&mut inner, now);
     }
@@ -178,7 +192,10 @@ impl ValidationCache {
     fn evict(&self, inner: &mut Inner, now: Timestamp) {
         while let Some((hash, inserted_at)) = inner.order.front().copied() {
             let expired = now >= inserted_at.plus(self.max_age);
-            if !expired && inner.by_hash.len() <= self.max_entries && inner.order.len() <= self.max_entries * 2 {
+            if !expired
+                && inner.by_hash.len() <= self.max_entries
+                && inner.order.len() <= self.max_entries * 2
+            {
                 break;
             }
             inner.order.pop_front();

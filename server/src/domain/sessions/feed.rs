@@ -80,7 +80,9 @@ impl Sessions {
                 () = tokio::time::sleep(self.inner.settings.feed_poll_interval) => {}
             }
             loop {
-                let batch = match revocations::after(self.inner.store.reader(), last, READ_BATCH).await {
+                let batch = match revocations::after(self.inner.store.reader(), last, READ_BATCH)
+                    .await
+                {
                     Ok(batch) => batch,
                     Err(err) => {
                         tracing::warn!(error = %err, "reading the revocation log failed; will retry");
@@ -96,7 +98,9 @@ impl Sessions {
                             self.inner.cache.invalidate_account(&revocation.account_id);
                         }
                         RevocationScope::Session | RevocationScope::Device => {
-                            self.inner.cache.invalidate_sessions(&revocation.session_ids);
+                            self.inner
+                                .cache
+                                .invalidate_sessions(&revocation.session_ids);
                         }
                     }
                 }
@@ -125,7 +129,10 @@ impl Sessions {
             None => head,
         };
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(self.clone().stream_revocations(tx, live, start, products, stop));
+        tokio::spawn(
+            self.clone()
+                .stream_revocations(tx, live, start, products, stop),
+        );
         Ok(rx)
     }
 
@@ -138,7 +145,8 @@ impl Sessions {
         stop: CancellationToken,
     ) {
         let filter = |revocations: &[Revocation], position: &mut i64| -> Vec<Revocation> {
-            let fresh: Vec<&Revocation> = revocations.iter().filter(|r| r.seq > *position).collect();
+            let fresh: Vec<&Revocation> =
+                revocations.iter().filter(|r| r.seq > *position).collect();
             if let Some(last) = fresh.last() {
                 *position = last.seq;
             }
@@ -152,7 +160,14 @@ impl Sessions {
         if !self.catch_up(&tx, &mut position, &filter).await {
             return;
         }
-        if tx.send(Ok(WatchBatch { events: Vec::new(), cursor: position })).await.is_err() {
+        if tx
+            .send(Ok(WatchBatch {
+                events: Vec::new(),
+                cursor: position,
+            }))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -191,20 +206,24 @@ impl Sessions {
         filter: &impl Fn(&[Revocation], &mut i64) -> Vec<Revocation>,
     ) -> bool {
         loop {
-            let batch = match revocations::after(self.inner.store.reader(), *position, READ_BATCH).await {
-                Ok(batch) => batch,
-                Err(err) => {
-                    let _ = tx.send(Err(err.into())).await;
-                    return false;
-                }
-            };
+            let batch =
+                match revocations::after(self.inner.store.reader(), *position, READ_BATCH).await {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        let _ = tx.send(Err(err.into())).await;
+                        return false;
+                    }
+                };
             if batch.is_empty() {
                 return true;
             }
             let events = filter(&batch, position);
             if !events.is_empty()
                 && tx
-                    .send(Ok(WatchBatch { events, cursor: *position }))
+                    .send(Ok(WatchBatch {
+                        events,
+                        cursor: *position,
+                    }))
                     .await
                     .is_err()
             {

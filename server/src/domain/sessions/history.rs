@@ -34,9 +34,13 @@ impl Sessions {
                 EventId::parse(&position.before).map_err(|_| DomainError::PageTokenInvalid)
             })
             .transpose()?;
-        let mut events =
-            security_events::list(self.inner.store.reader(), &owner.account_id, before, page_size + 1)
-                .await?;
+        let mut events = security_events::list(
+            self.inner.store.reader(),
+            &owner.account_id,
+            before,
+            page_size + 1,
+        )
+        .await?;
         let next = if events.len() as u64 > page_size {
             events.truncate(page_size as usize);
             events.last().map(|last| {

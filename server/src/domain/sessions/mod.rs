@@ -20,6 +20,7 @@ pub use activity::ActivityBuffer;
 pub use cache::{CacheStats, CachedSession, ValidationCache};
 pub use feed::{RevocationBatch, RevocationFeed, WatchBatch};
 pub use register::{NewSession, Registered};
+pub(crate) use revoke::LogOut;
 pub use revoke::{RevokeOutcome, RevokeResult, RevokeTarget};
 pub use rows::{LogOutAction, NoLogOutReason, RowsPage, SessionRow};
 pub use validate::ValidSession;
@@ -27,7 +28,6 @@ pub use validate::ValidSession;
 use super::{
     DomainError,
     eligibility::EligibilityService,
-    history::Actor,
     page_token::PageTokens,
     session::Lifetimes,
     subject::{Owner, Subject, SubjectResolver},
@@ -127,14 +127,6 @@ impl Sessions {
         let owner = self.inner.subjects.resolve(subject).await?;
         EligibilityService::ensure_eligible(owner.account.as_ref())?;
         Ok(owner)
-    }
-
-    /// Who acts when an owner-facing call is made for this subject.
-    pub(crate) fn actor(subject: &Subject) -> Actor {
-        match subject {
-            Subject::SessionToken(_) => Actor::User,
-            Subject::Account(_) => Actor::Operator("operator".into()),
-        }
     }
 
     pub(crate) fn idle_timeout(&self) -> Duration {

@@ -68,7 +68,11 @@ impl NewSession {
             &ip,
             self.auth_method.as_str(),
             &lifetime,
-            if self.status_unavailable { "unavailable" } else { "active" },
+            if self.status_unavailable {
+                "unavailable"
+            } else {
+                "active"
+            },
         ];
         let mut hasher = Sha256::new();
         for field in fields {
@@ -108,7 +112,10 @@ impl Sessions {
             Some(lifetime) if lifetime > lifetimes.max_lifetime => {
                 return Err(Violations::single(
                     "lifetime",
-                    format!("must be at most {}", humantime::format_duration(lifetimes.max_lifetime)),
+                    format!(
+                        "must be at most {}",
+                        humantime::format_duration(lifetimes.max_lifetime)
+                    ),
                 )
                 .into());
             }
@@ -146,8 +153,7 @@ impl Sessions {
         accounts::lock_or_create(&*txn, &request.account_id, now).await?;
 
         if let Some(request_id) = &request.request_id
-            && let Some(record) =
-                idempotency::find(&*txn, scope, request_id.as_str(), now).await?
+            && let Some(record) = idempotency::find(&*txn, scope, request_id.as_str(), now).await?
         {
             if record.request_hash != fingerprint {
                 return Err(DomainError::RequestIdReused);
@@ -265,7 +271,9 @@ impl Sessions {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(REQUEST_ID_PURGE_INTERVAL) => {}
             }
-            match idempotency::purge_expired(self.inner.store.reader(), self.inner.clock.now()).await {
+            match idempotency::purge_expired(self.inner.store.reader(), self.inner.clock.now())
+                .await
+            {
                 Ok(0) => {}
                 Ok(purged) => tracing::debug!(purged, "forgot expired registration request ids"),
                 Err(err) => tracing::warn!(error = %err, "purging request ids failed"),

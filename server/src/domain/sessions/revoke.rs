@@ -52,6 +52,21 @@ pub struct RevokeResult {
     pub revocation: Option<Revocation>,
 }
 
+/// How [`Sessions::record_log_out`] records a log-out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogOut<'a> {
+    /// Session or device.
+    pub scope: RevocationScope,
+    /// The reason when the owner acts (operators' log-outs say so instead).
+    pub owner_reason: RevocationReason,
+    /// Also remove the device's trust.
+    pub remove_trust: bool,
+    /// Who acts.
+    pub actor: &'a Actor,
+    /// When.
+    pub now: crate::clock::Timestamp,
+}
+
 impl Sessions {
     /// Logs out one row or one session (RevokeSession).
     pub async fn revoke(
@@ -59,9 +74,9 @@ impl Sessions {
         subject: &Subject,
         target: &RevokeTarget,
         validate_only: bool,
+        actor: &Actor,
     ) -> Result<RevokeResult, DomainError> {
         let owner = self.eligible_owner(subject).await?;
-        let actor = Self::actor(subject);
         let txn = self.inner.store.write().await?;
         let now = self.inner.clock.now();
         let account = accounts::lock(&*txn, &owner.account_id)
@@ -92,14 +107,22 @@ impl Sessions {
         if current_targeted {
             return Err(DomainError::CurrentSession);
         }
-        if active.iter().any(|s| s.status == SessionStatus::Unavailable) {
+        if active
+            .iter()
+            .any(|s| s.status == SessionStatus::Unavailable)
+        {
             return Err(DomainError::StatusUnavailable);
         }
         let device_id = active[0].device_id.clone();
         let remove_trust = matches!(target, RevokeTarget::Device(_))
-            && !trusted_devices::trusted_among(&*txn, &owner.account_id, std::slice::from_ref(&device_id), now)
-                .await?
-                .is_empty();
+            && !trusted_devices::trusted_among(
+                &*txn,
+                &owner.account_id,
+                std::slice::from_ref(&device_id),
+                now,
+            )
+            .await?
+            .is_empty();
         let session_ids: Vec<SessionId> = active.iter().map(|s| s.session_id).collect();
         let mut products: Vec<Product> = active.iter().map(|s| s.product).collect();
         products.sort();
@@ -124,7 +147,17 @@ impl Sessions {
             RevokeTarget::Session(_) => RevocationScope::Session,
         };
         let revocation = self
-            .record_log_out(&*txn, &active, scope, RevocationReason::UserLogOut, remove_trust, &actor, now)
+            .record_log_out(
+                &*txn,
+                &active,
+                LogOut {
+                    scope,
+                    owner_reason: RevocationReason::UserLogOut,
+                    remove_trust,
+                    actor,
+                    now,
+                },
+            )
             .await?;
         txn.commit().await?;
         self.after_revocation(&revocation);
@@ -153,12 +186,15 @@ impl Sessions {
         &self,
         conn: &impl sea_orm::ConnectionTrait,
         active: &[Session],
-        scope: RevocationScope,
-        owner_reason: RevocationReason,
-        remove_trust: bool,
-        actor: &Actor,
-        now: crate::clock::Timestamp,
+        log_out: LogOut<'_>,
     ) -> Result<Revocation, DomainError> {
+        let LogOut {
+            scope,
+            owner_reason,
+            remove_trust,
+            actor,
+            now,
+        } = log_out;
         let first = active.first().ok_or(DomainError::NotFound("session"))?;
         let session_ids: Vec<SessionId> = active.iter().map(|s| s.session_id).collect();
         let mut products: Vec<Product> = active.iter().map(|s| s.product).collect();
@@ -180,13 +216,25 @@ impl Sessions {
             completed_at: Some(now),
             actor: actor.to_stored(),
         };
-        sessions::mark_revoked(conn, &session_ids, now, revocation.reason, revocation.revocation_id).await?;
+        sessions::mark_revoked(
+            conn,
+            &session_ids,
+            now,
+            revocation.reason,
+            revocation.revocation_id,
+        )
+        .await?;
         if remove_trust {
             trusted_devices::remove(conn, &first.account_id, &first.device_id, now).await?;
         }
         revocations::insert(conn, &revocation).await?;
-        let mut event = SecurityEvent::new(first.account_id.clone(), SecurityEventType::LogOut, now, actor)
-            .about_device(first);
+        let mut event = SecurityEvent::new(
+            first.account_id.clone(),
+            SecurityEventType::LogOut,
+            now,
+            actor,
+        )
+        .about_device(first);
         if let [only] = active {
             event = event.about_session(only);
         }
@@ -237,9 +285,9 @@ impl Sessions {
         subject: &Subject,
         validate_only: bool,
         remove_trusted_devices: bool,
+        actor: &Actor,
     ) -> Result<Revocation, DomainError> {
         let owner = self.eligible_owner(subject).await?;
-        let actor = Self::actor(subject);
         let txn = self.inner.store.write().await?;
         let now = self.inner.clock.now();
         let mut account = accounts::lock_or_create(&*txn, &owner.account_id, now).await?;
@@ -250,7 +298,7 @@ impl Sessions {
             seq: 0,
             account_id: owner.account_id.clone(),
             scope: RevocationScope::All,
-            reason: reason_for(&actor, RevocationReason::UserLogOutAll),
+            reason: reason_for(actor, RevocationReason::UserLogOutAll),
             device_id: None,
             session_ids: Vec::new(),
             products,
@@ -276,7 +324,12 @@ impl Sessions {
         };
         revocation.trust_removed = !untrusted.is_empty();
         revocations::insert(&*txn, &revocation).await?;
-        let mut event = SecurityEvent::new(owner.account_id.clone(), SecurityEventType::LogOutAll, now, &actor);
+        let mut event = SecurityEvent::new(
+            owner.account_id.clone(),
+            SecurityEventType::LogOutAll,
+            now,
+            actor,
+        );
         event.revocation_id = Some(revocation.revocation_id);
         event.session_count = i64::try_from(to_sweep).unwrap_or(i64::MAX);
         security_events::insert(&*txn, &event).await?;
@@ -285,7 +338,7 @@ impl Sessions {
                 owner.account_id.clone(),
                 SecurityEventType::DeviceTrustRemoved,
                 now,
-                &actor,
+                actor,
             );
             event.device_id = Some(device_id);
             event.revocation_id = Some(revocation.revocation_id);
@@ -321,7 +374,9 @@ impl Sessions {
         match revocation.scope {
             RevocationScope::All => self.inner.cache.invalidate_account(&revocation.account_id),
             RevocationScope::Session | RevocationScope::Device => {
-                self.inner.cache.invalidate_sessions(&revocation.session_ids);
+                self.inner
+                    .cache
+                    .invalidate_sessions(&revocation.session_ids);
             }
         }
         self.inner.feed.wake();

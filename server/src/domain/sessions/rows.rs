@@ -96,9 +96,12 @@ impl SessionRow {
             .unwrap_or_default();
         let first = sessions.iter().min_by_key(|s| s.signed_in_at)?.clone();
         let products: BTreeSet<Product> = sessions.iter().map(|s| s.product).collect();
-        let current = current_session
-            .is_some_and(|current| sessions.iter().any(|s| s.session_id == current));
-        let status = if sessions.iter().any(|s| s.status == SessionStatus::Unavailable) {
+        let current =
+            current_session.is_some_and(|current| sessions.iter().any(|s| s.session_id == current));
+        let status = if sessions
+            .iter()
+            .any(|s| s.status == SessionStatus::Unavailable)
+        {
             SessionStatus::Unavailable
         } else {
             SessionStatus::Active
@@ -197,17 +200,28 @@ impl Sessions {
             .collect();
 
         let mut by_device: HashMap<DeviceId, Vec<Session>> = HashMap::new();
-        for session in sessions::unrevoked_on_devices(reader, &owner.account_id, &devices, product).await? {
+        for session in
+            sessions::unrevoked_on_devices(reader, &owner.account_id, &devices, product).await?
+        {
             let last_active = self
                 .inner
                 .activity
                 .latest(session.session_id)
                 .unwrap_or(session.last_active_at);
-            if session.is_active_with_activity(now, self.idle_timeout(), revoked_before, last_active) {
-                by_device.entry(session.device_id.clone()).or_default().push(session);
+            if session.is_active_with_activity(
+                now,
+                self.idle_timeout(),
+                revoked_before,
+                last_active,
+            ) {
+                by_device
+                    .entry(session.device_id.clone())
+                    .or_default()
+                    .push(session);
             }
         }
-        let trusted = trusted_devices::trusted_among(reader, &owner.account_id, &devices, now).await?;
+        let trusted =
+            trusted_devices::trusted_among(reader, &owner.account_id, &devices, now).await?;
         let rows = devices
             .into_iter()
             .filter_map(|device| {

@@ -47,7 +47,8 @@ impl Sessions {
             .await?;
             let done = marked < batch;
             let completed_at = done.then(|| self.inner.clock.now());
-            revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at).await?;
+            revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at)
+                .await?;
             txn.commit().await?;
             total += marked;
             if done {

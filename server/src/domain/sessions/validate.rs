@@ -39,7 +39,10 @@ pub struct ValidSession {
 
 impl Sessions {
     /// Whether a token is signed in now. `None` for a revoked, expired or unknown token.
-    pub async fn validate(&self, token: &SessionToken) -> Result<Option<ValidSession>, DomainError> {
+    pub async fn validate(
+        &self,
+        token: &SessionToken,
+    ) -> Result<Option<ValidSession>, DomainError> {
         let hash = token.hash();
         let now = self.inner.clock.now();
         if let Some(cached) = self.inner.cache.get(&hash, now) {
@@ -84,16 +87,18 @@ impl Sessions {
             })
     }
 
-    /// Records activity on a valid session. [`DomainError::NotFound`] when the token is not
-    /// signed in.
+    /// Records activity on a valid session of a product the caller may see.
+    /// [`DomainError::NotFound`] when the token is not signed in, or belongs to another product.
     pub async fn touch(
         &self,
         token: &SessionToken,
         ip: Option<IpAddr>,
+        visible_product: impl Fn(Product) -> bool,
     ) -> Result<ValidSession, DomainError> {
         let valid = self
             .validate(token)
             .await?
+            .filter(|valid| visible_product(valid.product))
             .ok_or(DomainError::NotFound("session"))?;
         self.inner
             .activity

@@ -1,0 +1,240 @@
+//! A calling service and the one place that decides what each role may do. Refusals are
+//! PERMISSION_DENIED (reason CALLER_NOT_ALLOWED); a product backend asking about another
+//! product's session is answered as if the session did not exist, by the handlers.
+
+use std::{collections::HashMap, fmt, num::NonZeroU32, sync::Arc};
+
+use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{history::Actor, session::Product, subject::Subject};
+
+/// What a calling service is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A product backend: registers, validates, touches and watches its own products' sessions,
+    /// and trusts and checks devices.
+    Product,
+    /// The settings backend: owner-facing calls, only with the user's own session token.
+    Settings,
+    /// The identity system: records SSO links and workspace types.
+    Identity,
+    /// An operator: every call, naming any account; recorded in the security history.
+    Operator,
+}
+
+impl Role {
+    /// The name used in the callers file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Product => "product",
+            Self::Settings => "settings",
+            Self::Identity => "identity",
+            Self::Operator => "operator",
+        }
+    }
+
+    /// Reads a callers-file role name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "product" => Some(Self::Product),
+            "settings" => Some(Self::Settings),
+            "identity" => Some(Self::Identity),
+            "operator" => Some(Self::Operator),
+            _ => None,
+        }
+    }
+}
+
+/// Which products' sessions a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductScope {
+    /// Every product (operators).
+    All,
+    /// Only these.
+    Only(Vec<Product>),
+}
+
+impl ProductScope {
+    /// True when the scope covers `product`.
+    pub fn covers(&self, product: Product) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(products) => products.contains(&product),
+        }
+    }
+}
+
+/// An authenticated calling service.
+pub struct Caller {
+    name: String,
+    roles: Vec<Role>,
+    products: Vec<Product>,
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+impl fmt::Debug for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("products", &self.products)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Caller {
+    /// A caller from the callers file.
+    pub fn new(
+        name: String,
+        roles: Vec<Role>,
+        products: Vec<Product>,
+        rate_per_second: Option<u32>,
+    ) -> Self {
+        Self {
+            name,
+            roles,
+            products,
+            limiter: rate_per_second
+                .and_then(NonZeroU32::new)
+                .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
+        }
+    }
+
+    /// The caller of local development mode: every role, every product, no limit.
+    pub fn local() -> Self {
+        Self {
+            name: "local".into(),
+            roles: vec![
+                Role::Product,
+                Role::Settings,
+                Role::Identity,
+                Role::Operator,
+            ],
+            products: Product::ALL.to_vec(),
+            limiter: None,
+        }
+    }
+
+    /// The caller's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Takes one request from the caller's rate limit; `Err` with how long to wait.
+    pub fn take_rate_limit(&self) -> Result<(), std::time::Duration> {
+        match &self.limiter {
+            None => Ok(()),
+            Some(limiter) => limiter.check().map_err(|not_until| {
+                not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ))
+            }),
+        }
+    }
+
+    /// The caller of a request, put there by the [`Authenticator`](super::Authenticator).
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Arc<Caller>, Status> {
+        request
+            .extensions()
+            .get::<Arc<Caller>>()
+            .cloned()
+            .ok_or_else(|| Status::internal("request reached a handler unauthenticated"))
+    }
+
+    /// Registering a sign-in or trusting a device for `product`: product backends of that
+    /// product, and operators.
+    pub fn authorize_product_write(&self, product: Product) -> Result<Actor, Status> {
+        if self.has(Role::Operator) {
+            return Ok(self.operator_actor());
+        }
+        if self.has(Role::Product) {
+            if self.products.contains(&product) {
+                return Ok(Actor::Service(self.name.clone()));
+            }
+            return Err(denied(format!(
+                "{} may not act for product {}",
+                self.name,
+                product.as_str()
+            )));
+        }
+        Err(self.role_denied("product"))
+    }
+
+    /// Validating, touching and watching sessions, and checking device trust: the products the
+    /// caller may see.
+    pub fn product_scope(&self) -> Result<ProductScope, Status> {
+        if self.has(Role::Operator) {
+            Ok(ProductScope::All)
+        } else if self.has(Role::Product) {
+            Ok(ProductScope::Only(self.products.clone()))
+        } else {
+            Err(self.role_denied("product"))
+        }
+    }
+
+    /// Owner-facing calls: the settings backend with the user's own token, or an operator.
+    pub fn authorize_owner_call(&self, subject: &Subject) -> Result<Actor, Status> {
+        if self.has(Role::Operator) {
+            return Ok(match subject {
+                Subject::SessionToken(_) => Actor::User,
+                Subject::Account(_) => self.operator_actor(),
+            });
+        }
+        if self.has(Role::Settings) {
+            return match subject {
+                Subject::SessionToken(_) => Ok(Actor::User),
+                Subject::Account(_) => Err(denied(
+                    "the settings role acts for a user only through the user's session token",
+                )),
+            };
+        }
+        Err(self.role_denied("settings"))
+    }
+
+    /// Eligibility checks: settings (with a token), identity and operators.
+    pub fn authorize_eligibility_check(&self, subject: &Subject) -> Result<(), Status> {
+        if self.has(Role::Identity) || self.has(Role::Operator) {
+            return Ok(());
+        }
+        self.authorize_owner_call(subject).map(|_| ())
+    }
+
+    /// Recording SSO links and workspace types, and reading accounts: identity and operators.
+    pub fn authorize_identity_call(&self) -> Result<Actor, Status> {
+        if self.has(Role::Operator) {
+            Ok(self.operator_actor())
+        } else if self.has(Role::Identity) {
+            Ok(Actor::Service(self.name.clone()))
+        } else {
+            Err(self.role_denied("identity"))
+        }
+    }
+
+    fn operator_actor(&self) -> Actor {
+        Actor::Operator(self.name.clone())
+    }
+
+    fn role_denied(&self, needed: &str) -> Status {
+        denied(format!(
+            "{} does not have the {needed} role this call needs",
+            self.name
+        ))
+    }
+}
+
+/// PERMISSION_DENIED with reason CALLER_NOT_ALLOWED.
+fn denied(message: impl Into<String>) -> Status {
+    let details = ErrorDetails::with_error_info(
+        ErrorReason::CallerNotAllowed.reason(),
+        ERROR_DOMAIN,
+        HashMap::new(),
+    );
+    Status::with_error_details(Code::PermissionDenied, message, details)
+}
