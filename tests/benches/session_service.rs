@@ -816,6 +816,9 @@ where
                     }
                     done.fetch_add(1, Ordering::Relaxed);
                     i += 1;
+                    // A call that completes without waiting (an in-process cache hit) must
+                    // still let the runtime's other tasks and timers run.
+                    tokio::task::consume_budget().await;
                 }
                 Ok(())
             })

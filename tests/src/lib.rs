@@ -125,6 +125,55 @@ fn replace_database(url: &str, name: &str) -> String {
     out
 }
 
+/// A calling service a test server knows, with the token it authenticates with.
+#[derive(Debug, Clone)]
+pub struct TestCaller {
+    /// Its name.
+    pub name: String,
+    /// Its roles (`product`, `settings`, `identity`, `operator`).
+    pub roles: Vec<String>,
+    /// Its products (`CHATGPT`, `CODEX`, `API_PLATFORM`).
+    pub products: Vec<String>,
+    /// Its bearer token.
+    pub token: String,
+}
+
+impl TestCaller {
+    /// A caller with a fresh random token.
+    pub fn new(name: &str, roles: &[&str], products: &[&str]) -> Self {
+        Self {
+            name: name.into(),
+            roles: roles.iter().map(|r| (*r).into()).collect(),
+            products: products.iter().map(|p| (*p).into()).collect(),
+            token: format!("test-token-{name}-{}", ulid::Ulid::generate()),
+        }
+    }
+}
+
+/// The callers file text for `callers`.
+pub fn callers_file(callers: &[TestCaller]) -> String {
+    use sha2::{Digest, Sha256};
+    let quoted = |items: &[String]| {
+        items
+            .iter()
+            .map(|i| format!("{i:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    callers
+        .iter()
+        .map(|caller| {
+            let hash: String = Sha256::digest(caller.token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            format!(
+                "[[callers]]\nname = {:?}\nroles = [{}]\nproducts = [{}]\ntoken_sha256 = \"{hash}\"\n\n",
+                caller.name,
+                quoted(&caller.roles),
+                quoted(&caller.products),
+            )
+        })
+        .collect()
+}
+
 /// A running server over its own database.
 #[derive(Debug)]
 pub struct TestApp {
@@ -141,6 +190,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     services: Option<active_sessions_server::Services>,
+    callers: Vec<TestCaller>,
+    scratch: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -168,9 +219,57 @@ impl TestApp {
             shutdown: None,
             server: None,
             services: None,
+            callers: Vec::new(),
+            scratch: tempfile::tempdir().expect("scratch directory"),
         };
         app.start().await;
         Some(app)
+    }
+
+    /// Starts a server that authenticates `callers` through a callers file.
+    pub async fn spawn_with_callers(backend: Backend, callers: Vec<TestCaller>) -> Option<Self> {
+        let scratch = tempfile::tempdir().expect("scratch directory");
+        let path = scratch.path().join("callers.toml");
+        std::fs::write(&path, callers_file(&callers)).expect("write callers file");
+        let mut app = Self::spawn_with(backend, |config| {
+            config.security.callers_file = Some(path);
+        })
+        .await?;
+        app.scratch = scratch;
+        app.callers = callers;
+        Some(app)
+    }
+
+    /// The callers file of a server started with [`spawn_with_callers`](Self::spawn_with_callers).
+    pub fn callers_file_path(&self) -> std::path::PathBuf {
+        self.scratch.path().join("callers.toml")
+    }
+
+    /// A connection that authenticates as the named caller.
+    pub async fn connect_as(&self, name: &str) -> active_sessions_client::Connection {
+        let caller = self
+            .callers
+            .iter()
+            .find(|caller| caller.name == name)
+            .unwrap_or_else(|| panic!("no caller {name}"));
+        active_sessions_client::Connection::builder(format!("http://{}", self.addr))
+            .bearer_token(caller.token.clone())
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// A connection with this bearer token (or none).
+    pub async fn connect_with_token(
+        &self,
+        token: Option<&str>,
+    ) -> active_sessions_client::Connection {
+        let mut builder =
+            active_sessions_client::Connection::builder(format!("http://{}", self.addr));
+        if let Some(token) = token {
+            builder = builder.bearer_token(token);
+        }
+        builder.connect().await.expect("connect")
     }
 
     async fn start(&mut self) {

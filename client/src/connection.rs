@@ -1,0 +1,263 @@
+//! One channel to the server, with the calling service's credential on every call.
+
+use std::{fmt, time::Duration};
+
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
+};
+
+use crate::proto::{
+    account_eligibility_client::AccountEligibilityClient,
+    session_service_client::SessionServiceClient,
+    trusted_device_service_client::TrustedDeviceServiceClient,
+};
+
+/// The transport every generated client of a [`Connection`] runs over.
+pub type Transport = InterceptedService<Channel, AuthInterceptor>;
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The endpoint URI does not parse.
+    #[error("invalid endpoint {endpoint:?}: {source}")]
+    InvalidEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+        /// The parse error.
+        source: tonic::transport::Error,
+    },
+    /// The bearer token cannot travel as gRPC metadata.
+    #[error("the bearer token contains characters that cannot be sent as metadata")]
+    InvalidToken,
+    /// The TLS settings were refused.
+    #[error("TLS settings refused: {0}")]
+    Tls(tonic::transport::Error),
+    /// The server could not be reached.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Unreachable {
+        /// The endpoint.
+        endpoint: String,
+        /// The transport error.
+        source: tonic::transport::Error,
+    },
+}
+
+/// Adds `authorization: Bearer <token>` to every call. Its `Debug` never shows the token.
+#[derive(Clone, Default)]
+pub struct AuthInterceptor {
+    header: Option<MetadataValue<Ascii>>,
+}
+
+impl fmt::Debug for AuthInterceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthInterceptor")
+            .field("bearer_token", &self.header.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Interceptor for AuthInterceptor {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(header) = &self.header {
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Settings for a [`Connection`].
+#[derive(Clone)]
+pub struct ConnectionBuilder {
+    endpoint: String,
+    bearer_token: Option<String>,
+    tls: Option<ClientTlsConfig>,
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+    user_agent: Option<String>,
+    concurrency_limit: Option<usize>,
+    lazy: bool,
+}
+
+impl fmt::Debug for ConnectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionBuilder")
+            .field("endpoint", &self.endpoint)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("tls", &self.tls.is_some())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionBuilder {
+    /// The calling service's bearer token (its SHA-256 is in the server's callers file).
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.bearer_token = Some(token.into());
+        self
+    }
+
+    /// Verifies the server's certificate against this PEM CA (instead of the system roots).
+    /// `domain` is the name the certificate must carry.
+    pub fn tls_ca(mut self, ca_pem: impl AsRef<[u8]>, domain: impl Into<String>) -> Self {
+        let tls = self.tls.take().unwrap_or_default();
+        self.tls = Some(
+            tls.ca_certificate(Certificate::from_pem(ca_pem))
+                .domain_name(domain),
+        );
+        self
+    }
+
+    /// Verifies the server's certificate against the system's roots.
+    pub fn tls_system_roots(mut self) -> Self {
+        let tls = self.tls.take().unwrap_or_default();
+        self.tls = Some(tls.with_native_roots());
+        self
+    }
+
+    /// Presents this client certificate and key (PEM) for mTLS.
+    pub fn tls_client_identity(
+        mut self,
+        cert_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        let tls = self.tls.take().unwrap_or_default();
+        self.tls = Some(tls.identity(Identity::from_pem(cert_pem, key_pem)));
+        self
+    }
+
+    /// How long to wait for the connection to open (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The deadline of every call (sent to the server as `grpc-timeout`).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// The user agent sent with every call.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// At most this many calls in flight on the connection; more wait for a slot.
+    pub fn concurrency_limit(mut self, limit: usize) -> Self {
+        self.concurrency_limit = Some(limit);
+        self
+    }
+
+    /// Connect on first use instead of now.
+    pub fn lazy(mut self) -> Self {
+        self.lazy = true;
+        self
+    }
+
+    /// Opens the connection.
+    pub async fn connect(self) -> Result<Connection, ConnectError> {
+        let invalid = |source| ConnectError::InvalidEndpoint {
+            endpoint: self.endpoint.clone(),
+            source,
+        };
+        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
+            .map_err(invalid)?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true);
+        if let Some(timeout) = self.request_timeout {
+            endpoint = endpoint.timeout(timeout);
+        }
+        if let Some(user_agent) = &self.user_agent {
+            endpoint = endpoint.user_agent(user_agent.clone()).map_err(invalid)?;
+        }
+        if let Some(limit) = self.concurrency_limit {
+            endpoint = endpoint.concurrency_limit(limit);
+        }
+        if let Some(tls) = self.tls.clone() {
+            endpoint = endpoint.tls_config(tls).map_err(ConnectError::Tls)?;
+        }
+        let header = self
+            .bearer_token
+            .as_ref()
+            .map(|token| MetadataValue::try_from(format!("Bearer {token}")))
+            .transpose()
+            .map_err(|_| ConnectError::InvalidToken)?;
+        let channel = if self.lazy {
+            endpoint.connect_lazy()
+        } else {
+            endpoint
+                .connect()
+                .await
+                .map_err(|source| ConnectError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    source,
+                })?
+        };
+        Ok(Connection {
+            channel,
+            auth: AuthInterceptor { header },
+        })
+    }
+}
+
+/// An open channel and the caller's credential. Cloning shares the channel.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    channel: Channel,
+    auth: AuthInterceptor,
+}
+
+impl Connection {
+    /// Settings for a connection to `endpoint` (`http://host:port` or `https://host:port`).
+    pub fn builder(endpoint: impl Into<String>) -> ConnectionBuilder {
+        ConnectionBuilder {
+            endpoint: endpoint.into(),
+            bearer_token: None,
+            tls: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: None,
+            user_agent: None,
+            concurrency_limit: None,
+            lazy: false,
+        }
+    }
+
+    /// The underlying channel (without the credential).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The transport with the credential attached.
+    pub fn transport(&self) -> Transport {
+        InterceptedService::new(self.channel.clone(), self.auth.clone())
+    }
+
+    /// The generated SessionService client over this connection.
+    pub fn session_service(&self) -> SessionServiceClient<Transport> {
+        SessionServiceClient::new(self.transport())
+    }
+
+    /// The generated TrustedDeviceService client over this connection.
+    pub fn trusted_device_service(&self) -> TrustedDeviceServiceClient<Transport> {
+        TrustedDeviceServiceClient::new(self.transport())
+    }
+
+    /// The generated AccountEligibility client over this connection.
+    pub fn account_eligibility(&self) -> AccountEligibilityClient<Transport> {
+        AccountEligibilityClient::new(self.transport())
+    }
+}
