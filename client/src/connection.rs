@@ -8,10 +8,13 @@ use tonic::{
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 
-use crate::proto::{
-    account_eligibility_client::AccountEligibilityClient,
-    session_service_client::SessionServiceClient,
-    trusted_device_service_client::TrustedDeviceServiceClient,
+use crate::{
+    EligibilityClient, RetryPolicy, SessionClient, TrustedDeviceClient,
+    proto::{
+        account_eligibility_client::AccountEligibilityClient,
+        session_service_client::SessionServiceClient,
+        trusted_device_service_client::TrustedDeviceServiceClient,
+    },
 };
 
 /// The transport every generated client of a [`Connection`] runs over.
@@ -83,6 +86,7 @@ pub struct ConnectionBuilder {
     user_agent: Option<String>,
     concurrency_limit: Option<usize>,
     lazy: bool,
+    retry: RetryPolicy,
 }
 
 impl fmt::Debug for ConnectionBuilder {
@@ -96,6 +100,7 @@ impl fmt::Debug for ConnectionBuilder {
             .field("tls", &self.tls.is_some())
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +171,13 @@ impl ConnectionBuilder {
         self
     }
 
+    /// How the typed clients of this connection retry idempotent calls (default
+    /// [`RetryPolicy::default`]). A client can override it with `with_retry_policy`.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// Opens the connection.
     pub async fn connect(self) -> Result<Connection, ConnectError> {
         let invalid = |source| ConnectError::InvalidEndpoint {
@@ -210,6 +222,7 @@ impl ConnectionBuilder {
         Ok(Connection {
             channel,
             auth: AuthInterceptor { header },
+            retry: self.retry,
         })
     }
 }
@@ -219,6 +232,7 @@ impl ConnectionBuilder {
 pub struct Connection {
     channel: Channel,
     auth: AuthInterceptor,
+    retry: RetryPolicy,
 }
 
 impl Connection {
@@ -233,6 +247,7 @@ impl Connection {
             user_agent: None,
             concurrency_limit: None,
             lazy: false,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -259,5 +274,25 @@ impl Connection {
     /// The generated AccountEligibility client over this connection.
     pub fn account_eligibility(&self) -> AccountEligibilityClient<Transport> {
         AccountEligibilityClient::new(self.transport())
+    }
+
+    /// The retry policy the typed clients of this connection start with.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// A typed [`SessionClient`] over this connection.
+    pub fn sessions(&self) -> SessionClient {
+        SessionClient::new(self)
+    }
+
+    /// A typed [`TrustedDeviceClient`] over this connection.
+    pub fn trusted_devices(&self) -> TrustedDeviceClient {
+        TrustedDeviceClient::new(self)
+    }
+
+    /// A typed [`EligibilityClient`] over this connection.
+    pub fn eligibility(&self) -> EligibilityClient {
+        EligibilityClient::new(self)
     }
 }

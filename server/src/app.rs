@@ -39,6 +39,7 @@ use crate::{
     },
     limits::ShedLayer,
     store::{Store, StoreError},
+    telemetry::RpcLayer,
 };
 
 /// Sessions marked per transaction by the log-out-of-all sweep.
@@ -166,6 +167,7 @@ impl Services {
             None => Authenticator::local(),
         };
         let tls = tls_config(&config.security)?;
+        register_observers(&store, &sessions);
         Ok(Self {
             authenticator,
             tls,
@@ -339,6 +341,7 @@ pub async fn run(
         builder = builder.tls_config(tls)?;
     }
     let router = builder
+        .layer(RpcLayer)
         .layer(ShedLayer::new(security.max_concurrent_calls))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -364,6 +367,37 @@ pub async fn run(
     tasks.wait().await;
     services.store.close().await;
     result.map_err(ServeError::from)
+}
+
+/// Observable metrics read on each collection: validation cache hits and misses, and the
+/// database pool's connections in use and idle. The callbacks live as long as the meter
+/// provider (instruments built without an exporter are no-ops).
+fn register_observers(store: &Store, sessions: &Sessions) {
+    use opentelemetry::KeyValue;
+    let meter = crate::telemetry::metrics::meter();
+    let cache = sessions.clone();
+    meter
+        .u64_observable_counter("active_sessions.validation_cache.lookups")
+        .with_description("Validation cache lookups, by result (hit or miss)")
+        .with_callback(move |observer| {
+            let stats = cache.cache_stats();
+            observer.observe(stats.hits, &[KeyValue::new("result", "hit")]);
+            observer.observe(stats.misses, &[KeyValue::new("result", "miss")]);
+        })
+        .build();
+    let pool = store.clone();
+    meter
+        .u64_observable_gauge("db.client.connection.count")
+        .with_description("Database pool connections, by state (used or idle)")
+        .with_callback(move |observer| {
+            let (size, idle) = pool.pool_stats();
+            observer.observe(
+                u64::from(size).saturating_sub(idle as u64),
+                &[KeyValue::new("state", "used")],
+            );
+            observer.observe(idle as u64, &[KeyValue::new("state", "idle")]);
+        })
+        .build();
 }
 
 /// Reads the TLS files the configuration names.

@@ -1,10 +1,10 @@
-//! The `active-sessions` binary: parse configuration, install logging, then either migrate the
-//! database or serve until SIGTERM or Ctrl-C.
+//! The `active-sessions` binary: parse configuration, install telemetry, then either migrate
+//! the database or serve until SIGTERM or Ctrl-C, and flush telemetry on the way out.
 
 use active_sessions_server::{
     Application, app,
     config::{Cli, Command},
-    telemetry,
+    telemetry::Telemetry,
 };
 use anyhow::Context;
 use clap::Parser;
@@ -13,7 +13,10 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.config;
-    telemetry::install(telemetry::build_subscriber(&config.log)?)?;
+    let telemetry = Telemetry::install(&config.log)?;
+    if telemetry.exporting() {
+        tracing::info!("exporting traces and metrics over OTLP");
+    }
 
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
@@ -31,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("stopped");
         }
     }
+    telemetry.shutdown();
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod concurrency;
 mod eligibility;
 mod operating;
 mod revocations;
+mod security;
 mod sessions;
 mod tokens;
 mod trusted_devices;

@@ -133,6 +133,21 @@ impl Store {
         Ok(WriteTxn { txn, _gate: gate })
     }
 
+    /// The pool's open connections and how many of them are idle.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// Closes every pooled connection.
     pub async fn close(self) {
         if let Err(err) = self.db.close().await {

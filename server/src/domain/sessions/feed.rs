@@ -92,7 +92,14 @@ impl Sessions {
                 let Some(newest) = batch.last().map(|r| r.seq) else {
                     break;
                 };
+                let now = self.inner.clock.now();
                 for revocation in &batch {
+                    let lag = now
+                        .as_micros()
+                        .saturating_sub(revocation.effective_at.as_micros());
+                    crate::telemetry::metrics::metrics()
+                        .revocation_propagation_lag
+                        .record(lag.max(0) as f64 / 1e6, &[]);
                     match revocation.scope {
                         RevocationScope::All => {
                             self.inner.cache.invalidate_account(&revocation.account_id);

@@ -228,6 +228,12 @@ impl Sessions {
             security_events::insert(&*txn, &event).await?;
         }
         txn.commit().await?;
+        crate::telemetry::metrics::metrics()
+            .sessions_registered
+            .add(
+                1,
+                &crate::telemetry::metrics::attribute("product", session.product.as_str()),
+            );
         tracing::info!(
             session_id = %session.session_id,
             account_id = %session.account_id,

@@ -371,6 +371,12 @@ impl Sessions {
 
     /// After commit: forget cached validations the revocation covers and wake the feed.
     pub(crate) fn after_revocation(&self, revocation: &Revocation) {
+        if revocation.sessions_revoked > 0 {
+            crate::telemetry::metrics::metrics().sessions_revoked.add(
+                u64::try_from(revocation.sessions_revoked).unwrap_or(0),
+                &crate::telemetry::metrics::attribute("scope", revocation.scope.as_str()),
+            );
+        }
         match revocation.scope {
             RevocationScope::All => self.inner.cache.invalidate_account(&revocation.account_id),
             RevocationScope::Session | RevocationScope::Device => {

@@ -50,6 +50,10 @@ impl Sessions {
             revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at)
                 .await?;
             txn.commit().await?;
+            crate::telemetry::metrics::metrics().sessions_revoked.add(
+                marked,
+                &crate::telemetry::metrics::attribute("scope", "ALL"),
+            );
             total += marked;
             if done {
                 tracing::info!(

@@ -1,0 +1,103 @@
+//! Arguments shared by the typed clients, and conversions from the wire types.
+
+use std::{fmt, time::SystemTime};
+
+use crate::proto::{self, Product};
+
+/// Whose sessions, devices or history a call is about.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// The signed-in user's own session token: the settings page calls this way, and the
+    /// current session is derived from it.
+    Token(String),
+    /// An account id, for operators. There is no current session in this case.
+    Account(String),
+}
+
+impl Owner {
+    /// The owner of this session token.
+    pub fn token(token: impl Into<String>) -> Self {
+        Self::Token(token.into())
+    }
+
+    /// This account (operators).
+    pub fn account(account_id: impl Into<String>) -> Self {
+        Self::Account(account_id.into())
+    }
+
+    pub(crate) fn subject(&self) -> proto::Subject {
+        let subject = match self {
+            Self::Token(token) => proto::subject::Subject::SessionToken(token.clone()),
+            Self::Account(account) => proto::subject::Subject::AccountId(account.clone()),
+        };
+        proto::Subject {
+            subject: Some(subject),
+        }
+    }
+}
+
+impl fmt::Debug for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
+            Self::Account(account) => f.debug_tuple("Account").field(account).finish(),
+        }
+    }
+}
+
+/// Paging and filtering of a listing. `ListOptions::default()` asks for the first page of the
+/// server's default size, every product.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Items per page, 1 to 100; `None` for the server default (50).
+    pub page_size: Option<u32>,
+    /// The `next_page_token` of the previous page; `None` for the first page.
+    pub page_token: Option<String>,
+    /// Only rows with a session in this product (session listings only); `None` for all.
+    pub product: Option<Product>,
+}
+
+impl ListOptions {
+    /// The first page, of the server's default size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Items per page (1 to 100).
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = Some(size);
+        self
+    }
+
+    /// Continue after the page that returned this token.
+    pub fn page_token(mut self, token: impl Into<String>) -> Self {
+        self.page_token = Some(token.into());
+        self
+    }
+
+    /// Only rows with a session in this product.
+    pub fn product(mut self, product: Product) -> Self {
+        self.product = Some(product);
+        self
+    }
+
+    pub(crate) fn wire_page_size(&self) -> i32 {
+        self.page_size
+            .map_or(0, |size| i32::try_from(size).unwrap_or(i32::MAX))
+    }
+}
+
+/// A wire timestamp as a [`SystemTime`]; `None` when absent or out of range.
+pub(crate) fn time(timestamp: Option<prost_types::Timestamp>) -> Option<SystemTime> {
+    timestamp.and_then(|timestamp| SystemTime::try_from(timestamp).ok())
+}
+
+/// A wire enum value as the enum, `Unspecified` (the default) when unknown.
+pub(crate) fn enum_or_default<E: TryFrom<i32> + Default>(value: i32) -> E {
+    E::try_from(value).unwrap_or_default()
+}
+
+/// A page token, `None` on the last page.
+pub(crate) fn next_page(token: String) -> Option<String> {
+    (!token.is_empty()).then_some(token)
+}

@@ -1,0 +1,70 @@
+//! The service's metric instruments, created from the global meter provider the first time
+//! they are used (after [`Telemetry::install`](super::Telemetry::install)); without an exporter
+//! they are no-ops. Names follow the OpenTelemetry semantic conventions where one exists
+//! (`rpc.server.call.duration`), and `active_sessions.*` otherwise.
+
+use std::sync::OnceLock;
+
+use opentelemetry::{
+    KeyValue, global,
+    metrics::{Counter, Histogram, Meter},
+};
+
+/// Every instrument the server records on.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Server RPC latency in seconds, by service, method and gRPC status code (its count is
+    /// the RPC count).
+    pub rpc_duration: Histogram<f64>,
+    /// Sessions registered, by product.
+    pub sessions_registered: Counter<u64>,
+    /// Sessions logged out, by revocation scope (for scope ALL, counted as the sweep marks them).
+    pub sessions_revoked: Counter<u64>,
+    /// Seconds from a revocation taking effect to this server reading it from the log.
+    pub revocation_propagation_lag: Histogram<f64>,
+}
+
+/// The meter every instrument comes from.
+pub fn meter() -> Meter {
+    global::meter("active-sessions")
+}
+
+/// The instruments.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let meter = meter();
+        Metrics {
+            rpc_duration: meter
+                .f64_histogram("rpc.server.call.duration")
+                .with_unit("s")
+                .with_description("Duration of server RPCs")
+                .with_boundaries(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .build(),
+            sessions_registered: meter
+                .u64_counter("active_sessions.sessions.registered")
+                .with_description("Sessions registered")
+                .build(),
+            sessions_revoked: meter
+                .u64_counter("active_sessions.sessions.revoked")
+                .with_description("Sessions logged out")
+                .build(),
+            revocation_propagation_lag: meter
+                .f64_histogram("active_sessions.revocation.propagation_lag")
+                .with_unit("s")
+                .with_description("Time from a revocation taking effect to this server reading it")
+                .with_boundaries(vec![
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .build(),
+        }
+    })
+}
+
+/// A single attribute.
+pub fn attribute(key: &'static str, value: impl Into<opentelemetry::Value>) -> [KeyValue; 1] {
+    [KeyValue::new(key, value)]
+}
