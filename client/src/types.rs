@@ -92,11 +92,6 @@ pub(crate) fn time(timestamp: Option<prost_types::Timestamp>) -> Option<SystemTi
     timestamp.and_then(|timestamp| SystemTime::try_from(timestamp).ok())
 }
 
-/// A wire enum value as the enum, `Unspecified` (the default) when unknown.
-pub(crate) fn enum_or_default<E: TryFrom<i32> + Default>(value: i32) -> E {
-    E::try_from(value).unwrap_or_default()
-}
-
 /// A page token, `None` on the last page.
 pub(crate) fn next_page(token: String) -> Option<String> {
     (!token.is_empty()).then_some(token)

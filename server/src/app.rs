@@ -275,11 +275,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in service_names::ALL {
-        health
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
-    }
+    set_health(&health, ServingStatus::NotServing).await;
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
@@ -302,11 +298,7 @@ pub async fn run(
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
             background.cancel();
-            for name in service_names::ALL {
-                health
-                    .set_service_status(name, ServingStatus::NotServing)
-                    .await;
-            }
+            set_health(&health, ServingStatus::NotServing).await;
             drain_started.cancel();
         }
     };
@@ -461,6 +453,13 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
 
+/// Sets the status of every service and of the server as a whole (service name "").
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    for name in service_names::ALL.into_iter().chain([""]) {
+        health.set_service_status(name, status).await;
+    }
+}
+
 /// Keeps every service's health in step with the database: SERVING while it answers,
 /// NOT_SERVING while it does not. Checked in the background, never per request.
 async fn watch_database_health(store: Store, health: HealthReporter, stop: CancellationToken) {
@@ -479,10 +478,7 @@ async fn watch_database_health(store: Store, health: HealthReporter, stop: Cance
             if stop.is_cancelled() {
                 return;
             }
-            for name in service_names::ALL {
-                health.set_service_status(name, status).await;
-            }
-            health.set_service_status("", status).await;
+            set_health(&health, status).await;
             last = Some(status);
         }
         tokio::select! {

@@ -4,9 +4,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod authorization;
+mod client;
 mod concurrency;
+mod deploy;
 mod eligibility;
+mod health;
 mod operating;
+mod replicas;
 mod revocations;
 mod security;
 mod sessions;

@@ -148,6 +148,13 @@ fn stalled_registration(
     })
 }
 
+/// True for a status the client made from a transport failure (no answer from the server).
+fn is_client_transport_error(status: &Status) -> bool {
+    status.code() == Code::Unknown
+        && std::error::Error::source(status)
+            .is_some_and(|source| source.downcast_ref::<tonic::transport::Error>().is_some())
+}
+
 /// A callers file written to a temporary directory.
 struct CallersFile {
     _dir: tempfile::TempDir,
@@ -931,16 +938,24 @@ e2e! {
             tokio::spawn(async move { client.register_session(request).await })
         });
         let mut expired = 0;
+        let mut broken = 0;
         for result in join_all(calls).await {
             if let Err(status) = result.expect("task") {
-                assert!(
-                    matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
-                    "{status:?}"
-                );
-                expired += 1;
+                if matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled) {
+                    expired += 1;
+                } else {
+                    // The server also enforces the deadline it was sent: when it answers while
+                    // the client is still writing the request, hyper's client may report the
+                    // broken request stream (UNKNOWN "transport error", made on the client)
+                    // instead of the answer. Anything else, INTERNAL above all, is a failure.
+                    assert!(is_client_transport_error(&status), "{status:?}");
+                    broken += 1;
+                }
             }
         }
-        eprintln!("1 ms client deadline: {expired} of 50 registrations expired");
+        eprintln!(
+            "1 ms client deadline: {expired} of 50 registrations expired, {broken} broken streams"
+        );
         assert!(expired >= 1, "no call outlived a 1 ms deadline");
 
         // The server is unharmed.

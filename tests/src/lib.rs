@@ -22,6 +22,8 @@ use tonic::transport::Channel;
 
 pub use active_sessions_client::proto as pb;
 
+pub mod load;
+
 /// The variable holding an administrative PostgreSQL URL (a database the tests may connect to in
 /// order to create their own), e.g. `postgres://postgres@127.0.0.1:5432/postgres`.
 pub const POSTGRES_URL_VAR: &str = "ACTIVE_SESSIONS_TEST_POSTGRES_URL";
@@ -47,6 +49,8 @@ enum TestDatabase {
         name: String,
         url: String,
     },
+    /// Another replica's database: used, never dropped.
+    Shared { url: String },
 }
 
 impl TestDatabase {
@@ -89,7 +93,7 @@ impl TestDatabase {
 
     fn url(&self) -> &str {
         match self {
-            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } | Self::Shared { url } => url,
         }
     }
 
@@ -224,6 +228,27 @@ impl TestApp {
         };
         app.start().await;
         Some(app)
+    }
+
+    /// Starts another server (a replica) on this one's database, with the same configuration
+    /// and clock. Stopping it leaves the database alone.
+    pub async fn replica(&self) -> Self {
+        let mut replica = Self {
+            backend: self.backend,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            clock: self.clock.clone(),
+            channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
+            config: self.config.clone(),
+            database: TestDatabase::Shared { url: self.database.url().to_owned() },
+            shutdown: None,
+            server: None,
+            services: None,
+            callers: self.callers.clone(),
+            scratch: tempfile::tempdir().expect("scratch directory"),
+        };
+        replica.config.listen = "127.0.0.1:0".parse().unwrap();
+        replica.start().await;
+        replica
     }
 
     /// Starts a server that authenticates `callers` through a callers file.

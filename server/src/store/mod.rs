@@ -148,6 +148,24 @@ impl Store {
         }
     }
 
+    /// On PostgreSQL, a listener for revocations committed by any replica (LISTEN on
+    /// [`revocations::NOTIFY_CHANNEL`]); `None` on engines without LISTEN/NOTIFY, where the
+    /// revocation feed polls.
+    pub async fn revocation_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let pool = self.db.get_postgres_connection_pool();
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+            .await
+            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+        listener
+            .listen(revocations::NOTIFY_CHANNEL)
+            .await
+            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+        Ok(Some(listener))
+    }
+
     /// Closes every pooled connection.
     pub async fn close(self) {
         if let Err(err) = self.db.close().await {

@@ -44,7 +44,11 @@ pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
         .last_seq)
 }
 
-/// Appends a revocation (its `seq` from [`next_seq`] in the same transaction).
+/// The PostgreSQL channel on which committed revocations are announced to every replica.
+pub const NOTIFY_CHANNEL: &str = "active_sessions_revocations";
+
+/// Appends a revocation (its `seq` from [`next_seq`] in the same transaction). On PostgreSQL
+/// the same transaction queues a NOTIFY, delivered to every listening replica at commit.
 #[tracing::instrument(name = "db.revocations.insert", skip_all, fields(otel.kind = "client"))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
@@ -68,6 +72,14 @@ pub async fn insert(
     })
     .exec(conn)
     .await?;
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [NOTIFY_CHANNEL.into(), revocation.seq.to_string().into()],
+        ))
+        .await?;
+    }
     Ok(())
 }
 

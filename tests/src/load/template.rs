@@ -382,6 +382,7 @@ impl ValueTemplate {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

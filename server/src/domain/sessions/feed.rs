@@ -69,6 +69,37 @@ impl RevocationFeed {
 }
 
 impl Sessions {
+    /// Wakes the feed whenever PostgreSQL announces a revocation committed by any replica, so
+    /// propagation does not wait for the poll. Reconnects after a failure; polling covers the
+    /// gap.
+    pub(super) async fn listen_for_revocations_until(self, stop: CancellationToken) {
+        loop {
+            let mut listener = match self.inner.store.revocation_listener().await {
+                Ok(Some(listener)) => listener,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot LISTEN for revocations; polling meanwhile");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    received = listener.recv() => match received {
+                        Ok(_) => self.inner.feed.wake(),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "revocation LISTEN connection lost; reconnecting");
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+    }
+
     /// Follows the revocation log until `stop`.
     pub(super) async fn follow_feed_until(self, stop: CancellationToken) {
         let feed = &self.inner.feed;

@@ -108,12 +108,14 @@ impl Sessions {
     }
 
     /// Starts the background work: heartbeat flushing, the log-out-of-all sweep, the revocation
-    /// feed, and forgetting expired request ids. Each stops when `stop` is cancelled (heartbeats
+    /// feed (with PostgreSQL LISTEN to hear other replicas at once), and forgetting expired
+    /// request ids. Each stops when `stop` is cancelled (heartbeats
     /// are flushed one last time).
     pub fn spawn_background(&self, tasks: &TaskTracker, stop: &CancellationToken) {
         tasks.spawn(self.clone().flush_activity_until(stop.clone()));
         tasks.spawn(self.clone().sweep_until(stop.clone()));
         tasks.spawn(self.clone().follow_feed_until(stop.clone()));
+        tasks.spawn(self.clone().listen_for_revocations_until(stop.clone()));
         tasks.spawn(self.clone().purge_request_ids_until(stop.clone()));
     }
 

@@ -1,0 +1,195 @@
+//! [`EligibilityClient`]: who may use Active sessions, and the identity system's records that
+//! decide it.
+
+use std::time::SystemTime;
+
+use crate::{
+    Connection, Error, Owner, RetryPolicy, Transport,
+    proto::{
+        self, IneligibilityReason, SsoProtocol, WorkspaceType,
+        account_eligibility_client::AccountEligibilityClient,
+    },
+    retry::{self, Idempotency, request},
+    types::time,
+};
+
+/// The typed client of `AccountEligibility`. Cheap to clone.
+///
+/// Checks and reads are retried according to the [`RetryPolicy`]; the identity system's writes
+/// make exactly one attempt.
+#[derive(Debug, Clone)]
+pub struct EligibilityClient {
+    inner: AccountEligibilityClient<Transport>,
+    retry: RetryPolicy,
+}
+
+/// Whether an account may use Active sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eligibility {
+    /// The account that was checked.
+    pub account_id: String,
+    /// True when the account may use Active sessions.
+    pub eligible: bool,
+    /// When not eligible, why (`Unspecified` when eligible).
+    pub reason: IneligibilityReason,
+    /// The workspace type as last recorded (`Unspecified` when never recorded).
+    pub workspace_type: WorkspaceType,
+}
+
+/// An account's single sign-on link to an organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoLink {
+    /// SAML or OIDC.
+    pub protocol: SsoProtocol,
+    /// The organisation's id in the identity system.
+    pub organization_id: String,
+    /// When the link was recorded.
+    pub linked_at: Option<SystemTime>,
+}
+
+/// An account as the service knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The account id from the identity system.
+    pub account_id: String,
+    /// Personal or managed.
+    pub workspace_type: WorkspaceType,
+    /// The organisation SSO link, if any (such an account may not use Active sessions).
+    pub sso_link: Option<SsoLink>,
+    /// When the service first saw the account.
+    pub created_at: Option<SystemTime>,
+    /// When the account's record last changed.
+    pub updated_at: Option<SystemTime>,
+}
+
+impl Account {
+    fn from_proto(account: proto::Account) -> Self {
+        Self {
+            workspace_type: account.workspace_type(),
+            account_id: account.account_id,
+            sso_link: account.sso_link.map(|link| SsoLink {
+                protocol: link.protocol(),
+                organization_id: link.organization_id,
+                linked_at: time(link.linked_at),
+            }),
+            created_at: time(account.created_at),
+            updated_at: time(account.updated_at),
+        }
+    }
+
+    fn from_response(account: Option<proto::Account>) -> Result<Self, Error> {
+        account
+            .map(Self::from_proto)
+            .ok_or_else(|| Error::Other(tonic::Status::internal("no account in the response")))
+    }
+}
+
+impl EligibilityClient {
+    /// A client over `connection`, with the connection's retry policy.
+    pub fn new(connection: &Connection) -> Self {
+        Self {
+            inner: connection.account_eligibility(),
+            retry: connection.retry_policy(),
+        }
+    }
+
+    /// This client with another retry policy.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Whether the owner's account may use Active sessions, and if not why. An account never
+    /// seen before is eligible.
+    pub async fn check(&self, owner: Owner) -> Result<Eligibility, Error> {
+        let message = proto::CheckEligibilityRequest {
+            subject: Some(owner.subject()),
+        };
+        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.check_eligibility(request).await }
+        })
+        .await?
+        .into_inner();
+        Ok(Eligibility {
+            reason: response.reason(),
+            workspace_type: response.workspace_type(),
+            account_id: response.account_id,
+            eligible: response.eligible,
+        })
+    }
+
+    /// What the service knows of an account; [`Error::NotFound`] for an account never seen.
+    pub async fn get_account(&self, account_id: &str) -> Result<Account, Error> {
+        let message = proto::GetAccountRequest {
+            account_id: account_id.to_owned(),
+        };
+        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.get_account(request).await }
+        })
+        .await?
+        .into_inner();
+        Account::from_response(response.account)
+    }
+
+    /// Records that the account is linked to an organisation's SSO (identity system; never
+    /// retried).
+    pub async fn set_sso_link(
+        &self,
+        account_id: &str,
+        protocol: SsoProtocol,
+        organization_id: &str,
+    ) -> Result<Account, Error> {
+        let message = proto::SetSsoLinkRequest {
+            account_id: account_id.to_owned(),
+            protocol: protocol as i32,
+            organization_id: organization_id.to_owned(),
+        };
+        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.set_sso_link(request).await }
+        })
+        .await?
+        .into_inner();
+        Account::from_response(response.account)
+    }
+
+    /// Removes the account's SSO link (identity system; never retried).
+    pub async fn clear_sso_link(&self, account_id: &str) -> Result<Account, Error> {
+        let message = proto::ClearSsoLinkRequest {
+            account_id: account_id.to_owned(),
+        };
+        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.clear_sso_link(request).await }
+        })
+        .await?
+        .into_inner();
+        Account::from_response(response.account)
+    }
+
+    /// Records the account's workspace type (identity system; never retried).
+    pub async fn set_workspace_type(
+        &self,
+        account_id: &str,
+        workspace_type: WorkspaceType,
+    ) -> Result<Account, Error> {
+        let message = proto::SetWorkspaceTypeRequest {
+            account_id: account_id.to_owned(),
+            workspace_type: workspace_type as i32,
+        };
+        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.set_workspace_type(request).await }
+        })
+        .await?
+        .into_inner();
+        Account::from_response(response.account)
+    }
+}

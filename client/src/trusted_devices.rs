@@ -1,0 +1,259 @@
+//! [`TrustedDeviceClient`]: the devices an account trusts, and for how long.
+
+use std::time::{Duration, SystemTime};
+
+use crate::{
+    Connection, Error, Owner, RetryPolicy, Revocation, Transport,
+    proto::{
+        self, DeviceInfo, Location, Product, TrustMethod,
+        trusted_device_service_client::TrustedDeviceServiceClient,
+    },
+    retry::{self, Idempotency, request},
+    types::{ListOptions, next_page, time},
+};
+
+/// The typed client of `TrustedDeviceService`. Cheap to clone.
+///
+/// Listing and checking are retried according to the [`RetryPolicy`]; trusting and removing
+/// make exactly one attempt.
+#[derive(Debug, Clone)]
+pub struct TrustedDeviceClient {
+    inner: TrustedDeviceServiceClient<Transport>,
+    retry: RetryPolicy,
+}
+
+/// A device the account trusts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustedDevice {
+    /// The device id (the id sessions are registered with).
+    pub device_id: String,
+    /// The account.
+    pub account_id: String,
+    /// Device and browser or app, from the latest session on the device.
+    pub device: DeviceInfo,
+    /// Approximate location of the latest session on the device.
+    pub location: Location,
+    /// When the device was first trusted.
+    pub trusted_since: Option<SystemTime>,
+    /// When the trust expires.
+    pub trusted_until: Option<SystemTime>,
+    /// How it was trusted most recently.
+    pub method: TrustMethod,
+    /// The product through which it was trusted most recently.
+    pub product: Product,
+    /// True when a session is active on the device now.
+    pub has_active_session: bool,
+    /// When the trust was last renewed.
+    pub renewed_at: Option<SystemTime>,
+}
+
+impl TrustedDevice {
+    fn from_proto(device: proto::TrustedDevice) -> Self {
+        Self {
+            method: device.method(),
+            product: device.product(),
+            device_id: device.device_id,
+            account_id: device.account_id,
+            device: device.device.unwrap_or_default(),
+            location: device.location.unwrap_or_default(),
+            trusted_since: time(device.trusted_since),
+            trusted_until: time(device.trusted_until),
+            has_active_session: device.has_active_session,
+            renewed_at: time(device.renewed_at),
+        }
+    }
+}
+
+/// A device to trust with [`TrustedDeviceClient::trust`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    account_id: String,
+    device_id: String,
+    product: Product,
+    method: TrustMethod,
+    duration: Option<Duration>,
+}
+
+impl Trust {
+    /// Trust `device_id` for `account_id`, verified by `method` in `product`, for the server's
+    /// default duration (30 days).
+    pub fn new(
+        account_id: impl Into<String>,
+        device_id: impl Into<String>,
+        product: Product,
+        method: TrustMethod,
+    ) -> Self {
+        Self {
+            account_id: account_id.into(),
+            device_id: device_id.into(),
+            product,
+            method,
+            duration: None,
+        }
+    }
+
+    /// Trust for this long instead (at most the server's maximum).
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+}
+
+/// The outcome of [`TrustedDeviceClient::trust`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trusted {
+    /// The trusted device after the change.
+    pub device: TrustedDevice,
+    /// True when the device was already trusted and its trust was renewed.
+    pub renewed: bool,
+}
+
+/// A page of trusted devices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustedDevicesPage {
+    /// The devices, most recently trusted first.
+    pub devices: Vec<TrustedDevice>,
+    /// Pass to [`ListOptions::page_token`] for the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// Whether a device is trusted now, from [`TrustedDeviceClient::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceTrust {
+    /// True when the device is trusted for the account now.
+    pub trusted: bool,
+    /// When the trust expires (only when trusted).
+    pub trusted_until: Option<SystemTime>,
+}
+
+/// The outcome of [`TrustedDeviceClient::remove`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// True when a trust was removed; false when the device was not trusted.
+    pub removed: bool,
+    /// The sessions logged out with it.
+    pub revoked_session_ids: Vec<String>,
+    /// The revocation recorded for those sessions, if any.
+    pub revocation: Option<Revocation>,
+}
+
+impl TrustedDeviceClient {
+    /// A client over `connection`, with the connection's retry policy.
+    pub fn new(connection: &Connection) -> Self {
+        Self {
+            inner: connection.trusted_device_service(),
+            retry: connection.retry_policy(),
+        }
+    }
+
+    /// This client with another retry policy.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Marks a device trusted, or renews its trust (never retried).
+    pub async fn trust(&self, trust: Trust) -> Result<Trusted, Error> {
+        let message = proto::TrustDeviceRequest {
+            account_id: trust.account_id,
+            device_id: trust.device_id,
+            method: trust.method as i32,
+            duration: trust.duration.map(|duration| {
+                prost_types::Duration::try_from(duration).unwrap_or(prost_types::Duration {
+                    seconds: i64::MAX,
+                    nanos: 0,
+                })
+            }),
+            product: trust.product as i32,
+        };
+        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.trust_device(request).await }
+        })
+        .await?
+        .into_inner();
+        let device = response.trusted_device.ok_or_else(|| {
+            Error::Other(tonic::Status::internal("no trusted device in the response"))
+        })?;
+        Ok(Trusted {
+            device: TrustedDevice::from_proto(device),
+            renewed: response.renewed,
+        })
+    }
+
+    /// One page of the owner's trusted devices (the page size and token of `options` apply).
+    pub async fn list(
+        &self,
+        owner: Owner,
+        options: ListOptions,
+    ) -> Result<TrustedDevicesPage, Error> {
+        let message = proto::ListTrustedDevicesRequest {
+            subject: Some(owner.subject()),
+            page_size: options.wire_page_size(),
+            page_token: options.page_token.clone().unwrap_or_default(),
+        };
+        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.list_trusted_devices(request).await }
+        })
+        .await?
+        .into_inner();
+        Ok(TrustedDevicesPage {
+            devices: response
+                .trusted_devices
+                .into_iter()
+                .map(TrustedDevice::from_proto)
+                .collect(),
+            next_page_token: next_page(response.next_page_token),
+        })
+    }
+
+    /// Removes a device from trusted devices, with `log_out_sessions` also logging out its
+    /// sessions in the same transaction (never retried). Removing an untrusted device succeeds
+    /// and changes nothing.
+    pub async fn remove(
+        &self,
+        owner: Owner,
+        device_id: &str,
+        log_out_sessions: bool,
+    ) -> Result<Removed, Error> {
+        let message = proto::RemoveTrustedDeviceRequest {
+            subject: Some(owner.subject()),
+            device_id: device_id.to_owned(),
+            log_out_sessions,
+        };
+        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.remove_trusted_device(request).await }
+        })
+        .await?
+        .into_inner();
+        Ok(Removed {
+            removed: response.removed,
+            revoked_session_ids: response.revoked_session_ids,
+            revocation: response.revocation.map(Revocation::from_proto),
+        })
+    }
+
+    /// Whether the device is trusted for the account now, and until when.
+    pub async fn check(&self, account_id: &str, device_id: &str) -> Result<DeviceTrust, Error> {
+        let message = proto::CheckDeviceTrustRequest {
+            account_id: account_id.to_owned(),
+            device_id: device_id.to_owned(),
+        };
+        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.check_device_trust(request).await }
+        })
+        .await?
+        .into_inner();
+        Ok(DeviceTrust {
+            trusted: response.trusted,
+            trusted_until: time(response.trusted_until).filter(|_| response.trusted),
+        })
+    }
+}
