@@ -408,17 +408,23 @@ async fn follow(shared: Arc<Shared>) {
             }
         };
         *shared.connection_slot() = Some(connection.clone());
-        let client = SessionClient::new(&connection).with_retry_policy(
-            RetryPolicy::no_retries().deadline(settings.stream_timeout),
-        );
+        let client = SessionClient::new(&connection)
+            .with_retry_policy(RetryPolicy::no_retries().deadline(settings.stream_timeout));
         let cursor = shared.state().cursor.clone();
         let opened = tokio::select! {
-            opened = client.watch_revocations(cursor.as_deref(), &settings.products) => opened,
+            opened = tokio::time::timeout(
+                settings.stream_timeout,
+                client.watch_revocations(cursor.as_deref(), &settings.products),
+            ) => opened,
             () = shared.reconnect.notified() => continue,
         };
         let mut stream = match opened {
-            Ok(stream) => stream,
-            Err(Error::CursorExpired) => {
+            Err(_) => {
+                shared.state().last_error = Some("opening the stream timed out".into());
+                continue;
+            }
+            Ok(Ok(stream)) => stream,
+            Ok(Err(Error::CursorExpired)) => {
                 // The server no longer has our position: nothing cached can be vetted.
                 let mut state = shared.state();
                 state.clear_entries();
@@ -428,7 +434,7 @@ async fn follow(shared: Arc<Shared>) {
                 failures = 0;
                 continue;
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 shared.state().last_error = Some(err.to_string());
                 continue;
             }
@@ -561,7 +567,11 @@ impl State {
             let Some((oldest, id)) = self.order.pop_front() else {
                 break;
             };
-            if self.entries.get(&oldest).is_some_and(|entry| entry.id == id) {
+            if self
+                .entries
+                .get(&oldest)
+                .is_some_and(|entry| entry.id == id)
+            {
                 self.remove(&oldest);
             }
         }
@@ -700,7 +710,11 @@ impl State {
                     }
                 }
                 Covered::Account(account, _) => {
-                    if self.cut_offs.get(&account).is_some_and(|(_, seq)| *seq == oldest.seq) {
+                    if self
+                        .cut_offs
+                        .get(&account)
+                        .is_some_and(|(_, seq)| *seq == oldest.seq)
+                    {
                         self.cut_offs.remove(&account);
                     }
                 }
@@ -776,7 +790,11 @@ mod tests {
         state.insert(Key::of("d"), &session("s-d", "other", 60), 0, 0, &settings);
         assert_eq!(state.entries.len(), 4);
 
-        assert!(!state.apply(batch(vec![event(RevocationScope::Session, "acct", &["s-a"])])));
+        assert!(!state.apply(batch(vec![event(
+            RevocationScope::Session,
+            "acct",
+            &["s-a"]
+        )])));
         assert!(state.lookup(&Key::of("a")).is_none());
         assert!(state.lookup(&Key::of("b")).is_some());
 
@@ -793,7 +811,11 @@ mod tests {
     fn answers_fetched_around_a_revocation_are_not_cached() {
         let settings = settings(100);
         let mut state = live_state();
-        state.apply(batch(vec![event(RevocationScope::Device, "acct", &["s-a"])]));
+        state.apply(batch(vec![event(
+            RevocationScope::Device,
+            "acct",
+            &["s-a"],
+        )]));
         state.apply(batch(vec![event(RevocationScope::All, "acct2", &[])]));
         // Fetched before the revocations were applied (applied = 0), or after: both refused.
         state.insert(Key::of("a"), &session("s-a", "acct", 60), 0, 0, &settings);
@@ -817,15 +839,27 @@ mod tests {
         let settings = settings(2);
         let mut state = live_state();
         for (i, token) in ["a", "b", "c"].iter().enumerate() {
-            state.insert(Key::of(token), &session(&format!("s{i}"), "acct", 60), 0, 0, &settings);
+            state.insert(
+                Key::of(token),
+                &session(&format!("s{i}"), "acct", 60),
+                0,
+                0,
+                &settings,
+            );
         }
         assert_eq!(state.entries.len(), 2);
-        assert!(state.lookup(&Key::of("a")).is_none(), "the oldest went first");
+        assert!(
+            state.lookup(&Key::of("a")).is_none(),
+            "the oldest went first"
+        );
 
         let mut expiring = session("s9", "acct", 60);
         expiring.idle_expires_at = SystemTime::now() - Duration::from_secs(1);
         state.insert(Key::of("z"), &expiring, 0, 0, &settings);
-        assert!(state.lookup(&Key::of("z")).is_none(), "never past idle expiry");
+        assert!(
+            state.lookup(&Key::of("z")).is_none(),
+            "never past idle expiry"
+        );
 
         let short = Settings {
             max_age: Duration::from_millis(1),

@@ -21,7 +21,9 @@ use crate::{
 pub enum Error {
     /// The account is linked to an organisation's single sign-on, so Active sessions is not
     /// available for it (`FAILED_PRECONDITION`, reason `ACCOUNT_SSO_LINKED`). Hide the page.
-    #[error("the account is linked to {protocol:?} single sign-on; Active sessions is not available")]
+    #[error(
+        "the account is linked to {protocol:?} single sign-on; Active sessions is not available"
+    )]
     SsoLinked {
         /// SAML or OIDC (`Unspecified` if the server did not say).
         protocol: SsoProtocol,
@@ -248,10 +250,16 @@ mod tests {
     #[test]
     fn retry_info_is_read() {
         let mut details = ErrorDetails::with_retry_info(Some(Duration::from_millis(250)));
-        details.set_error_info(ErrorReason::RateLimited.reason(), ERROR_DOMAIN, HashMap::new());
+        details.set_error_info(
+            ErrorReason::RateLimited.reason(),
+            ERROR_DOMAIN,
+            HashMap::new(),
+        );
         let status = Status::with_error_details(Code::ResourceExhausted, "slow down", details);
         let err = Error::from(status);
-        assert!(matches!(err, Error::RateLimited { retry_after: Some(d) } if d == Duration::from_millis(250)));
+        assert!(
+            matches!(err, Error::RateLimited { retry_after: Some(d) } if d == Duration::from_millis(250))
+        );
         assert!(err.is_retryable());
 
         let bare = Error::from(Status::unavailable("connection refused"));

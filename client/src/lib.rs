@@ -89,12 +89,12 @@ pub use eligibility::{Account, Eligibility, EligibilityClient, SsoLink};
 pub use error::Error;
 pub use retry::RetryPolicy;
 pub use sessions::{
-    Registered, Registration, RevocationBatch, RevocationEvent, RevocationStream, Revocation,
+    Registered, Registration, Revocation, RevocationBatch, RevocationEvent, RevocationStream,
     RevokeAllOptions, RevokeResult, RowsPage, SecurityEvent, SecurityEventsPage, Session,
     SessionClient, SessionRow, ValidSession,
 };
 pub use trusted_devices::{
-    DeviceTrust, Removed, Trust, TrustedDevice, TrustedDeviceClient, TrustedDevicesPage, Trusted,
+    DeviceTrust, Removed, Trust, Trusted, TrustedDevice, TrustedDeviceClient, TrustedDevicesPage,
 };
 pub use types::{ListOptions, Owner};
 

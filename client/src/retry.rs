@@ -235,12 +235,17 @@ mod tests {
         .await;
         assert!(result.is_err());
         assert!(started.elapsed() < Duration::from_millis(400));
-        assert!(timeouts.iter().all(|t| t.is_some_and(|t| t <= Duration::from_millis(200))));
+        assert!(
+            timeouts
+                .iter()
+                .all(|t| t.is_some_and(|t| t <= Duration::from_millis(200)))
+        );
     }
 
     #[test]
     fn backoff_grows_and_honours_the_server_hint() {
-        let policy = RetryPolicy::default().backoff(Duration::from_millis(10), Duration::from_millis(40));
+        let policy =
+            RetryPolicy::default().backoff(Duration::from_millis(10), Duration::from_millis(40));
         for retry in 1..10 {
             assert!(policy.delay(retry, None) <= Duration::from_millis(40));
         }

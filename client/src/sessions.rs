@@ -332,17 +332,32 @@ impl Registration {
 
     /// The ChatGPT desktop app; `device_id` is the installation id.
     pub fn chatgpt_desktop(account_id: impl Into<String>, device_id: impl Into<String>) -> Self {
-        Self::new(account_id, Product::Chatgpt, ClientKind::DesktopApp, device_id)
+        Self::new(
+            account_id,
+            Product::Chatgpt,
+            ClientKind::DesktopApp,
+            device_id,
+        )
     }
 
     /// The ChatGPT mobile app; `device_id` is the installation id.
     pub fn chatgpt_mobile(account_id: impl Into<String>, device_id: impl Into<String>) -> Self {
-        Self::new(account_id, Product::Chatgpt, ClientKind::MobileApp, device_id)
+        Self::new(
+            account_id,
+            Product::Chatgpt,
+            ClientKind::MobileApp,
+            device_id,
+        )
     }
 
     /// The Codex desktop app; `device_id` is the installation id.
     pub fn codex_desktop(account_id: impl Into<String>, device_id: impl Into<String>) -> Self {
-        Self::new(account_id, Product::Codex, ClientKind::DesktopApp, device_id)
+        Self::new(
+            account_id,
+            Product::Codex,
+            ClientKind::DesktopApp,
+            device_id,
+        )
     }
 
     /// The Codex CLI (a hidden kind: validated, never listed); `device_id` is the installation
@@ -357,7 +372,12 @@ impl Registration {
         account_id: impl Into<String>,
         device_id: impl Into<String>,
     ) -> Self {
-        Self::new(account_id, Product::ApiPlatform, ClientKind::Browser, device_id)
+        Self::new(
+            account_id,
+            Product::ApiPlatform,
+            ClientKind::Browser,
+            device_id,
+        )
     }
 
     /// The client's `User-Agent` header.

@@ -31,8 +31,8 @@ struct Fixture {
 }
 
 async fn fixture(operator: &Connection) -> Fixture {
-    let mut sessions = operator.session_service();
-    let mut register = |account: &str, device: &str| {
+    let sessions = operator.session_service();
+    let register = |account: &str, device: &str| {
         let request = SignIn::browser(account, device).request();
         let mut client = sessions.clone();
         async move { client.register_session(request).await.unwrap().into_inner() }
@@ -42,7 +42,7 @@ async fn fixture(operator: &Connection) -> Fixture {
     let alice_phone = register("alice", "alice_phone").await;
     register("alice", "alice_old").await;
     register("bob", "bob_old").await;
-    let mut revoke_old = |account: &'static str, device: &'static str| {
+    let revoke_old = |account: &'static str, device: &'static str| {
         let mut client = sessions.clone();
         async move {
             client
@@ -74,7 +74,6 @@ async fn fixture(operator: &Connection) -> Fixture {
             .await
             .unwrap();
     }
-    let _ = &mut sessions;
     Fixture {
         alice_token: alice.session_token,
         alice_phone_session: alice_phone.session.unwrap().session_id,

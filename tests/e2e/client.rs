@@ -15,9 +15,8 @@ use std::{
 
 use active_sessions_client::{
     AuthMethod, ClientKind, Connection, Error, ListOptions, LogOutAction, Owner, Product,
-    Registration, RetryPolicy, RevocationScope, RevokeAllOptions, RevokeOutcome,
-    SecurityEventType, SessionClient, SsoProtocol, Trust, TrustMethod, ValidationCache,
-    WorkspaceType,
+    Registration, RetryPolicy, RevocationScope, RevokeAllOptions, RevokeOutcome, SecurityEventType,
+    SessionClient, SsoProtocol, Trust, TrustMethod, ValidationCache, WorkspaceType,
 };
 use active_sessions_e2e::{
     Backend, TestApp, TestCaller, by_account, callers_file, e2e, pb, user_agents,
@@ -78,11 +77,19 @@ async fn sign_in(sessions: &SessionClient, account: &str, device: &str) -> (Stri
     (registered.session.session_id, registered.token)
 }
 
+/// True when the violations name `field`.
+fn names(violations: &[(String, String)], field: &str) -> bool {
+    violations.iter().any(|(name, _)| name == field)
+}
+
 /// Waits (at most `limit`) until `condition` holds; returns how long it took.
 async fn within(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !condition() {
-        assert!(started.elapsed() < limit, "{what} did not happen within {limit:?}");
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     started.elapsed()
@@ -200,7 +207,7 @@ e2e! {
         // Log out the Codex row: the confirmation step changes nothing, then it is done.
         let preview = sessions.revoke_row(owner.clone(), "install-1", false).await.unwrap();
         assert_eq!(preview.outcome, RevokeOutcome::LoggedOutAndRemoved);
-        assert_eq!(preview.session_ids, [codex.session.session_id.clone()]);
+        assert_eq!(preview.session_ids, std::slice::from_ref(&codex.session.session_id));
         assert!(preview.revocation.is_none());
         assert!(sessions.validate(&codex.token).await.unwrap().is_some());
         let done = sessions.revoke_row(owner.clone(), "install-1", true).await.unwrap();
@@ -212,7 +219,7 @@ e2e! {
         assert!(!devices.check("acct-typed", "install-1").await.unwrap().trusted);
         let fetched = sessions.get_revocation(owner.clone(), &revocation.revocation_id).await.unwrap();
         assert!(fetched.complete);
-        assert_eq!(fetched.session_ids, [codex.session.session_id.clone()]);
+        assert_eq!(fetched.session_ids, std::slice::from_ref(&codex.session.session_id));
 
         // Eligibility and the account record.
         let checked = eligibility.check(owner.clone()).await.unwrap();
@@ -303,7 +310,7 @@ e2e! {
         assert!(violations.iter().all(|(_, description)| !description.is_empty()));
         let err = sessions.validate("not-a-token").await.unwrap_err();
         assert!(
-            matches!(&err, Error::InvalidArgument { violations } if violations.iter().any(|(f, _)| f == "session_token")),
+            matches!(&err, Error::InvalidArgument { violations } if names(violations, "session_token")),
             "{err:?}"
         );
         let err = sessions
@@ -311,7 +318,7 @@ e2e! {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, Error::InvalidArgument { violations } if violations.iter().any(|(f, _)| f == "page_token")),
+            matches!(&err, Error::InvalidArgument { violations } if names(violations, "page_token")),
             "{err:?}"
         );
 
@@ -392,7 +399,9 @@ each_backend! {
 
 /// A registration whose request never arrives: it holds one of the server's in-flight slots
 /// until it is aborted (or the server's request timeout passes).
-fn stalled_registration(app: &TestApp) -> JoinHandle<Result<pb::RegisterSessionResponse, tonic::Status>> {
+fn stalled_registration(
+    app: &TestApp,
+) -> JoinHandle<Result<pb::RegisterSessionResponse, tonic::Status>> {
     let channel = app.channel.clone();
     tokio::spawn(async move {
         let mut grpc = tonic::client::Grpc::new(channel);
@@ -401,8 +410,13 @@ fn stalled_registration(app: &TestApp) -> JoinHandle<Result<pb::RegisterSessionR
             .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
         grpc.client_streaming(
             tonic::Request::new(futures::stream::pending::<pb::RegisterSessionRequest>()),
-            http::uri::PathAndQuery::from_static("/activesessions.v1.SessionService/RegisterSession"),
-            active_sessions::codec::ActiveSessionsCodec::<pb::RegisterSessionRequest, pb::RegisterSessionResponse>::default(),
+            http::uri::PathAndQuery::from_static(
+                "/activesessions.v1.SessionService/RegisterSession",
+            ),
+            active_sessions::codec::ActiveSessionsCodec::<
+                pb::RegisterSessionRequest,
+                pb::RegisterSessionResponse,
+            >::default(),
         )
         .await
         .map(tonic::Response::into_inner)
@@ -411,7 +425,10 @@ fn stalled_registration(app: &TestApp) -> JoinHandle<Result<pb::RegisterSessionR
 
 /// Holds the only in-flight slot of a server started with `max_concurrent_calls = 1`, and
 /// returns once a cheap call is being shed.
-async fn hold_the_only_slot(app: &TestApp, probe: &SessionClient) -> JoinHandle<Result<pb::RegisterSessionResponse, tonic::Status>> {
+async fn hold_the_only_slot(
+    app: &TestApp,
+    probe: &SessionClient,
+) -> JoinHandle<Result<pb::RegisterSessionResponse, tonic::Status>> {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut holder = stalled_registration(app);
     loop {
@@ -534,7 +551,8 @@ each_backend! {
         assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
 
         // Without retries the same call reports the delay; a touch reports it whatever the policy.
-        let err = sessions.clone().with_retry_policy(RetryPolicy::no_retries()).validate(UNKNOWN_TOKEN).await.unwrap_err();
+        let impatient = sessions.clone().with_retry_policy(RetryPolicy::no_retries());
+        let err = impatient.validate(UNKNOWN_TOKEN).await.unwrap_err();
         let Error::RateLimited { retry_after: Some(delay) } = err else { panic!("{err:?}") };
         assert!(delay > Duration::ZERO && delay <= Duration::from_secs(1), "{delay:?}");
         let started = Instant::now();
@@ -552,8 +570,15 @@ each_backend! {
 // ---------------------------------------------------------------------------------------------
 
 /// Starts a cache over a fresh connection to `app` and waits until its stream is live.
-async fn live_cache(app: &TestApp, adjust: impl FnOnce(active_sessions_client::ValidationCacheBuilder) -> active_sessions_client::ValidationCacheBuilder) -> ValidationCache {
-    let cache = adjust(ValidationCache::builder(connect(app).await)).start().await;
+async fn live_cache(
+    app: &TestApp,
+    adjust: impl FnOnce(
+        active_sessions_client::ValidationCacheBuilder,
+    ) -> active_sessions_client::ValidationCacheBuilder,
+) -> ValidationCache {
+    let cache = adjust(ValidationCache::builder(connect(app).await))
+        .start()
+        .await;
     tokio::time::timeout(Duration::from_secs(10), cache.wait_live())
         .await
         .expect("the cache's stream goes live");
@@ -609,7 +634,10 @@ e2e! {
                         if let Some(revoked_at) = revoked_at
                             && revoked_at <= applied
                         {
-                            assert!(answer.is_none(), "revocation #{revoked_at} had reached the stream, yet the cache said valid");
+                            assert!(
+                                answer.is_none(),
+                                "revocation #{revoked_at} had reached the stream, yet the cache said valid"
+                            );
                             checked += 1;
                         }
                     }
@@ -635,7 +663,7 @@ e2e! {
                 }
                 2 => {
                     let removed = devices.remove(owner_2.clone(), "d0", true).await.unwrap();
-                    assert_eq!(removed.revoked_session_ids, [tokens[4].2.clone()]);
+                    assert_eq!(removed.revoked_session_ids, std::slice::from_ref(&tokens[4].2));
                     (vec![tokens[4].3.as_str()], RevocationScope::Device)
                 }
                 3 => {
@@ -858,5 +886,29 @@ e2e! {
         assert_ne!(cache.cursor().expect("a new cursor"), cursor);
         assert!(cache.last_stream_error().is_some_and(|err| err.contains("cursor")));
         other.stop().await;
+    }
+}
+
+e2e! {
+    async fn the_cache_stream_outlives_the_connection_request_timeout(app) {
+        // A short per-call deadline bounds unary calls, never the long-lived stream.
+        let connection = Connection::builder(endpoint(&app))
+            .request_timeout(Duration::from_millis(300))
+            .connect()
+            .await
+            .unwrap();
+        let cache = ValidationCache::builder(connection.clone()).start().await;
+        tokio::time::timeout(Duration::from_secs(10), cache.wait_live()).await.expect("live");
+        let (_, token) = sign_in(&connection.sessions(), "acct-deadline", "d0").await;
+        cache.validate(&token).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let stats = cache.stats();
+        assert!(stats.live && stats.streams_opened == 1, "{stats:?}, {:?}", cache.last_stream_error());
+        connection.sessions().revoke_row(Owner::account("acct-deadline"), "d0", true).await.unwrap();
+        within(Duration::from_secs(1), "the revocation reaching the cache", || {
+            cache.stats().revocations_applied == 1
+        })
+        .await;
+        assert!(cache.validate(&token).await.unwrap().is_none());
     }
 }

@@ -1035,6 +1035,14 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
         cli.config.shutdown_grace
     );
 
+    // Liveness is NOT_SERVING during a drain too: it must not fail before the drain ends.
+    let liveness = at(container, "livenessProbe");
+    assert!(
+        number_at(liveness, "periodSeconds") * number_at(liveness, "failureThreshold")
+            > termination,
+        "the liveness probe would restart a draining pod"
+    );
+
     // Non-root, read-only root filesystem, CPU requests for the HPA.
     assert_eq!(
         at(pod, "securityContext.runAsNonRoot").as_bool(),

@@ -11,7 +11,9 @@ use std::{
 use active_sessions_e2e::{Backend, POSTGRES_URL_VAR, SignIn, TestApp, pb};
 use futures::StreamExt;
 use sea_orm::{ConnectionTrait, Database};
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 async fn wait_for(
     stream: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
@@ -32,9 +34,13 @@ async fn wait_for(
 }
 
 async fn set_connections(allowed: bool, database: &str) {
-    let admin = Database::connect(std::env::var(POSTGRES_URL_VAR).unwrap()).await.unwrap();
+    let admin = Database::connect(std::env::var(POSTGRES_URL_VAR).unwrap())
+        .await
+        .unwrap();
     admin
-        .execute_unprepared(&format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {allowed}"))
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {allowed}"
+        ))
         .await
         .unwrap();
     if !allowed {
@@ -56,7 +62,9 @@ async fn health_follows_the_database_and_calls_fail_fast_while_it_is_away() {
     let database = app.database_url().rsplit('/').next().unwrap().to_owned();
     let mut health = HealthClient::new(app.channel.clone());
     let mut watch = health
-        .watch(HealthCheckRequest { service: "activesessions.v1.SessionService".into() })
+        .watch(HealthCheckRequest {
+            service: "activesessions.v1.SessionService".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -71,9 +79,18 @@ async fn health_follows_the_database_and_calls_fail_fast_while_it_is_away() {
         tokio::spawn(async move {
             for i in 0..400 {
                 let started = Instant::now();
-                match sessions.register_session(SignIn::browser("acct", &format!("dev_{i}")).request()).await {
-                    Ok(response) => acknowledged.lock().unwrap().push(response.into_inner().session.unwrap().session_id),
-                    Err(status) => refusals.lock().unwrap().push((status.code(), started.elapsed())),
+                match sessions
+                    .register_session(SignIn::browser("acct", &format!("dev_{i}")).request())
+                    .await
+                {
+                    Ok(response) => acknowledged
+                        .lock()
+                        .unwrap()
+                        .push(response.into_inner().session.unwrap().session_id),
+                    Err(status) => refusals
+                        .lock()
+                        .unwrap()
+                        .push((status.code(), started.elapsed())),
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -87,13 +104,18 @@ async fn health_follows_the_database_and_calls_fail_fast_while_it_is_away() {
     set_connections(true, &database).await;
     let up_after = wait_for(&mut watch, ServingStatus::Serving).await;
     load.await.unwrap();
-    eprintln!("NOT_SERVING {down_after:?} after the database went away; SERVING {up_after:?} after it returned");
+    eprintln!(
+        "NOT_SERVING {down_after:?} after the database went away; SERVING {up_after:?} after it returned"
+    );
 
     let refusals = refusals.lock().unwrap().clone();
     assert!(!refusals.is_empty(), "the outage was noticed by callers");
     for (code, took) in &refusals {
         assert_eq!(*code, tonic::Code::Unavailable, "refusals are UNAVAILABLE");
-        assert!(*took < Duration::from_secs(4), "refusals are quick, not hung: {took:?}");
+        assert!(
+            *took < Duration::from_secs(4),
+            "refusals are quick, not hung: {took:?}"
+        );
     }
     // Every acknowledged registration is there.
     let acknowledged = acknowledged.lock().unwrap().clone();
@@ -120,7 +142,9 @@ async fn a_drain_reports_not_serving_at_once_and_lets_calls_finish() {
     };
     let (_, token) = app.sign_in(SignIn::browser("acct", "dev")).await;
     let mut watch = HealthClient::new(app.channel.clone())
-        .watch(HealthCheckRequest { service: String::new() })
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -128,14 +152,22 @@ async fn a_drain_reports_not_serving_at_once_and_lets_calls_finish() {
     let mut sessions = app.sessions();
     let stopping = tokio::spawn(app.stop());
     let drained_after = wait_for(&mut watch, ServingStatus::NotServing).await;
-    assert!(drained_after < Duration::from_secs(1), "NOT_SERVING took {drained_after:?}");
+    assert!(
+        drained_after < Duration::from_secs(1),
+        "NOT_SERVING took {drained_after:?}"
+    );
     // A call on the established connection during the drain still completes or is refused
     // cleanly, never hangs.
     let during = tokio::time::timeout(
         Duration::from_secs(3),
-        sessions.validate_session(pb::ValidateSessionRequest { session_token: token }),
+        sessions.validate_session(pb::ValidateSessionRequest {
+            session_token: token,
+        }),
     )
     .await;
     assert!(during.is_ok(), "a call during the drain hung");
-    tokio::time::timeout(Duration::from_secs(10), stopping).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .unwrap()
+        .unwrap();
 }

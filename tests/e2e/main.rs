@@ -9,6 +9,7 @@ mod concurrency;
 mod deploy;
 mod eligibility;
 mod health;
+mod load;
 mod operating;
 mod replicas;
 mod revocations;

@@ -25,7 +25,12 @@ async fn revocations_reach_every_replica_within_a_second() {
     // Every replica watches the stream from now.
     let mut streams = Vec::new();
     for app in &all {
-        let mut stream = app.sessions().watch_revocations(pb::WatchRevocationsRequest::default()).await.unwrap().into_inner();
+        let mut stream = app
+            .sessions()
+            .watch_revocations(pb::WatchRevocationsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
         stream.next().await.unwrap().unwrap();
         streams.push(stream);
     }
@@ -53,7 +58,10 @@ async fn revocations_reach_every_replica_within_a_second() {
             .unwrap();
         for (i, app) in all.iter().enumerate() {
             if i == origin {
-                assert!(!app.is_valid(&token).await, "the revoking replica refuses at once");
+                assert!(
+                    !app.is_valid(&token).await,
+                    "the revoking replica refuses at once"
+                );
                 continue;
             }
             loop {
@@ -61,18 +69,32 @@ async fn revocations_reach_every_replica_within_a_second() {
                     validation_lag.push(started.elapsed());
                     break;
                 }
-                assert!(started.elapsed() < Duration::from_secs(5), "replica {i} still validates a revoked session");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "replica {i} still validates a revoked session"
+                );
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
         for (i, stream) in streams.iter_mut().enumerate() {
             loop {
-                let batch = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap();
-                if batch.events.iter().any(|e| e.session_ids.contains(&session.session_id)) {
+                let batch = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .unwrap();
+                if batch
+                    .events
+                    .iter()
+                    .any(|e| e.session_ids.contains(&session.session_id))
+                {
                     stream_lag.push(started.elapsed());
                     break;
                 }
-                assert!(started.elapsed() < Duration::from_secs(5), "replica {i}'s stream missed the revocation");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "replica {i}'s stream missed the revocation"
+                );
             }
         }
     }

@@ -239,7 +239,9 @@ impl TestApp {
             clock: self.clock.clone(),
             channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
             config: self.config.clone(),
-            database: TestDatabase::Shared { url: self.database.url().to_owned() },
+            database: TestDatabase::Shared {
+                url: self.database.url().to_owned(),
+            },
             shutdown: None,
             server: None,
             services: None,

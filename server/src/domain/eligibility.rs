@@ -99,8 +99,8 @@ impl EligibilityService {
         change: impl FnOnce(&mut Account, crate::clock::Timestamp),
     ) -> Result<Account, DomainError> {
         let txn = self.store.write().await?;
+        let mut account = accounts::lock_or_create(&*txn, account_id, self.clock.now()).await?;
         let now = self.clock.now();
-        let mut account = accounts::lock_or_create(&*txn, account_id, now).await?;
         let before = account.clone();
         change(&mut account, now);
         if account != before {

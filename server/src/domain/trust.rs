@@ -157,9 +157,10 @@ impl TrustService {
             Some(duration) => duration,
         };
         let txn = self.store.write().await?;
+        // The account lock orders this against a concurrent "log out and remove"; the clock is
+        // read once it is held.
+        accounts::lock_or_create(&*txn, account_id, self.clock.now()).await?;
         let now = self.clock.now();
-        // The account lock orders this against a concurrent "log out and remove".
-        accounts::lock_or_create(&*txn, account_id, now).await?;
         let existing = trusted_devices::find(&*txn, account_id, device_id)
             .await?
             .filter(|trust| trust.trusted_until > now);
@@ -282,10 +283,10 @@ impl TrustService {
     ) -> Result<Removal, DomainError> {
         let owner = self.sessions.eligible_owner(subject).await?;
         let txn = self.store.write().await?;
-        let now = self.clock.now();
         let Some(account) = accounts::lock(&*txn, &owner.account_id).await? else {
             return Err(DomainError::NotFound("trusted device"));
         };
+        let now = self.clock.now();
         let record = trusted_devices::find(&*txn, &owner.account_id, device_id).await?;
         let used = sessions::visible_on_device(&*txn, &owner.account_id, device_id).await?;
         if record.is_none() && used.is_empty() {

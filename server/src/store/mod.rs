@@ -151,7 +151,9 @@ impl Store {
     /// On PostgreSQL, a listener for revocations committed by any replica (LISTEN on
     /// [`revocations::NOTIFY_CHANNEL`]); `None` on engines without LISTEN/NOTIFY, where the
     /// revocation feed polls.
-    pub async fn revocation_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+    pub async fn revocation_listener(
+        &self,
+    ) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
         if self.db.get_database_backend() != DbBackend::Postgres {
             return Ok(None);
         }
@@ -164,6 +166,30 @@ impl Store {
             .await
             .map_err(|err| StoreError::Unavailable(err.to_string()))?;
         Ok(Some(listener))
+    }
+
+    /// The current time as a snapshot instant for the account: read while no write on the
+    /// account is in flight (under the account row's lock in shared mode on PostgreSQL, under
+    /// the writer gate on SQLite). Every write that reads the clock while holding the account
+    /// lock is then either committed before this instant or stamped after it.
+    pub async fn snapshot_instant(
+        &self,
+        account_id: &crate::domain::ids::AccountId,
+        clock: &dyn crate::clock::Clock,
+    ) -> Result<crate::clock::Timestamp, StoreError> {
+        use sea_orm::{EntityTrait, QuerySelect};
+        if let Some(gate) = &self.write_gate {
+            let _writers_excluded = gate.lock().await;
+            return Ok(clock.now());
+        }
+        let txn = self.db.begin().await?;
+        entity::account::Entity::find_by_id(account_id.as_str())
+            .lock_shared()
+            .one(&txn)
+            .await?;
+        let now = clock.now();
+        txn.commit().await?;
+        Ok(now)
     }
 
     /// Closes every pooled connection.

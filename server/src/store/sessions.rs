@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, Query},
+    sea_query::{Expr, ExprTrait, Func},
 };
 
 use super::{
@@ -303,6 +303,7 @@ pub async fn mark_revoked(
     if session_ids.is_empty() {
         return Ok(0);
     }
+    lock_in_order(conn, session_ids).await?;
     Ok(session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(at.as_micros()))
         .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
@@ -317,6 +318,24 @@ pub async fn mark_revoked(
         .rows_affected)
 }
 
+/// Locks the rows of these sessions in session-id order, the one order every multi-row writer
+/// uses (a no-op on SQLite, whose writers are serialised anyway).
+async fn lock_in_order(
+    conn: &impl ConnectionTrait,
+    session_ids: &[SessionId],
+) -> Result<(), StoreError> {
+    session::Entity::find()
+        .select_only()
+        .column(session::Column::SessionId)
+        .filter(session::Column::SessionId.is_in(session_ids.iter().map(ToString::to_string)))
+        .order_by_asc(session::Column::SessionId)
+        .lock_exclusive()
+        .into_tuple::<String>()
+        .all(conn)
+        .await?;
+    Ok(())
+}
+
 /// Marks up to `batch` of the account's visible sessions signed in before `cut_off` revoked;
 /// returns how many changed (0 when the sweep is done).
 #[tracing::instrument(name = "db.sessions.sweep_batch", skip_all, fields(otel.kind = "client"))]
@@ -328,15 +347,23 @@ pub async fn sweep_batch(
     revocation_id: RevocationId,
     batch: u64,
 ) -> Result<u64, StoreError> {
-    let pending = Query::select()
+    // Pick the batch and lock it in session-id order (see `apply_activity`), then mark it.
+    let pending: Vec<String> = session::Entity::find()
+        .select_only()
         .column(session::Column::SessionId)
-        .from(session::Entity)
-        .and_where(session::Column::AccountId.eq(account_id.as_str()))
-        .and_where(session::Column::Visible.eq(true))
-        .and_where(session::Column::RevokedAt.is_null())
-        .and_where(session::Column::SignedInAt.lt(cut_off.as_micros()))
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(session::Column::Visible.eq(true))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::SignedInAt.lt(cut_off.as_micros()))
+        .order_by_asc(session::Column::SessionId)
         .limit(batch)
-        .to_owned();
+        .lock_exclusive()
+        .into_tuple::<String>()
+        .all(conn)
+        .await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
     Ok(session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(cut_off.as_micros()))
         .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
@@ -344,7 +371,7 @@ pub async fn sweep_batch(
             session::Column::RevocationId,
             Expr::value(revocation_id.to_string()),
         )
-        .filter(session::Column::SessionId.in_subquery(pending))
+        .filter(session::Column::SessionId.is_in(pending))
         // Repeated outside the subquery: PostgreSQL re-checks only the outer condition on a row
         // a concurrent sweeper has just marked, and must then skip it.
         .filter(session::Column::RevokedAt.is_null())
@@ -407,12 +434,16 @@ pub struct Activity {
 }
 
 /// Writes coalesced activity: moves `last_active_at` forward (never back) and records the IP.
+/// Rows are updated in session-id order, the order every multi-row writer locks them in, so
+/// the flush cannot deadlock with a log-out or a sweep.
 #[tracing::instrument(name = "db.sessions.apply_activity", skip_all, fields(otel.kind = "client"))]
 pub async fn apply_activity(
     conn: &impl ConnectionTrait,
     batch: &[Activity],
 ) -> Result<(), StoreError> {
-    for activity in batch {
+    let mut ordered: Vec<&Activity> = batch.iter().collect();
+    ordered.sort_by_key(|activity| activity.session_id);
+    for activity in ordered {
         let mut update = session::Entity::update_many().col_expr(
             session::Column::LastActiveAt,
             Expr::value(activity.at.as_micros()),

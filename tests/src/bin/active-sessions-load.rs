@@ -316,8 +316,12 @@ fn run() -> Result<()> {
         let cancel = CancellationToken::new();
         let on_interrupt = cancel.clone();
         tokio::spawn(async move {
+            // The first Ctrl-C ends the run and still prints its report; a second one exits.
             if tokio::signal::ctrl_c().await.is_ok() {
                 on_interrupt.cancel();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
             }
         });
         load::run(&plan.run, cancel).await

@@ -315,7 +315,8 @@ impl GhzConfig {
             return fail("--authority is not supported".into());
         }
         if self.enable_compression == Some(true) {
-            warnings.push("enable-compression is not supported; requests are sent uncompressed".into());
+            warnings
+                .push("enable-compression is not supported; requests are sent uncompressed".into());
         }
         if self.proto.is_some() || self.protoset.is_some() || self.import_paths.is_some() {
             warnings.push(
@@ -483,7 +484,10 @@ impl GhzConfig {
         Ok(Plan {
             run,
             format,
-            output: self.output.filter(|o| !o.trim().is_empty()).map(PathBuf::from),
+            output: self
+                .output
+                .filter(|o| !o.trim().is_empty())
+                .map(PathBuf::from),
             cpus,
             warnings,
         })
@@ -554,8 +558,8 @@ mod tests {
 
     #[test]
     fn command_line_wins_over_the_file() {
-        let file = GhzConfig::from_value(json!({"call": "a.B/C", "host": "h:1", "total": 5}))
-            .unwrap();
+        let file =
+            GhzConfig::from_value(json!({"call": "a.B/C", "host": "h:1", "total": 5})).unwrap();
         let cli = GhzConfig {
             total: Some(7),
             ..GhzConfig::default()

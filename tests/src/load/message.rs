@@ -68,10 +68,7 @@ pub enum Rpc {
 }
 
 /// Streaming RPCs, named so that asking for one gets a precise refusal.
-const STREAMING: [(&str, &str); 2] = [
-    (SESSION_SERVICE, "WatchRevocations"),
-    (HEALTH, "Watch"),
-];
+const STREAMING: [(&str, &str); 2] = [(SESSION_SERVICE, "WatchRevocations"), (HEALTH, "Watch")];
 
 impl Rpc {
     /// Every supported call.
@@ -275,14 +272,12 @@ impl Request {
                 session_token: o.string("session_token")?,
                 ip_address: o.string("ip_address")?,
             }),
-            Rpc::ListActiveSessions => {
-                Request::ListActiveSessions(pb::ListActiveSessionsRequest {
-                    subject: o.subject("subject")?,
-                    page_size: o.int32("page_size")?,
-                    page_token: o.string("page_token")?,
-                    product: o.product("product")?,
-                })
-            }
+            Rpc::ListActiveSessions => Request::ListActiveSessions(pb::ListActiveSessionsRequest {
+                subject: o.subject("subject")?,
+                page_size: o.int32("page_size")?,
+                page_token: o.string("page_token")?,
+                product: o.product("product")?,
+            }),
             Rpc::RevokeSession => {
                 let device_id = o.optional_string("device_id")?;
                 let session_id = o.optional_string("session_id")?;
@@ -311,13 +306,11 @@ impl Request {
                 subject: o.subject("subject")?,
                 revocation_id: o.string("revocation_id")?,
             }),
-            Rpc::ListSecurityEvents => {
-                Request::ListSecurityEvents(pb::ListSecurityEventsRequest {
-                    subject: o.subject("subject")?,
-                    page_size: o.int32("page_size")?,
-                    page_token: o.string("page_token")?,
-                })
-            }
+            Rpc::ListSecurityEvents => Request::ListSecurityEvents(pb::ListSecurityEventsRequest {
+                subject: o.subject("subject")?,
+                page_size: o.int32("page_size")?,
+                page_token: o.string("page_token")?,
+            }),
             Rpc::TrustDevice => Request::TrustDevice(pb::TrustDeviceRequest {
                 account_id: o.string("account_id")?,
                 device_id: o.string("device_id")?,
@@ -327,13 +320,11 @@ impl Request {
                 duration: o.duration("duration")?,
                 product: o.product("product")?,
             }),
-            Rpc::ListTrustedDevices => {
-                Request::ListTrustedDevices(pb::ListTrustedDevicesRequest {
-                    subject: o.subject("subject")?,
-                    page_size: o.int32("page_size")?,
-                    page_token: o.string("page_token")?,
-                })
-            }
+            Rpc::ListTrustedDevices => Request::ListTrustedDevices(pb::ListTrustedDevicesRequest {
+                subject: o.subject("subject")?,
+                page_size: o.int32("page_size")?,
+                page_token: o.string("page_token")?,
+            }),
             Rpc::RemoveTrustedDevice => {
                 Request::RemoveTrustedDevice(pb::RemoveTrustedDeviceRequest {
                     subject: o.subject("subject")?,
@@ -848,8 +839,7 @@ mod tests {
             "accountId": "a", "product": "PRODUCT_CODEX", "clientKind": "BROWSER",
             "deviceId": "d", "authMethod": 2, "lifetime": "3600.5s", "statusUnavailable": true
         });
-        let Request::RegisterSession(m) =
-            Request::from_json(Rpc::RegisterSession, &camel).unwrap()
+        let Request::RegisterSession(m) = Request::from_json(Rpc::RegisterSession, &camel).unwrap()
         else {
             panic!("wrong request");
         };

@@ -48,10 +48,7 @@ pub fn go_code_name(code: Code) -> &'static str {
 
 /// The text of an error as grpc-go prints it, which is what ghz's error distribution counts.
 pub fn go_error_text(code: Code, message: &str) -> String {
-    format!(
-        "rpc error: code = {} desc = {message}",
-        go_code_name(code)
-    )
+    format!("rpc error: code = {} desc = {message}", go_code_name(code))
 }
 
 /// One request's result (`details` in ghz's JSON).
@@ -110,7 +107,8 @@ impl Stats {
         self.latency_sum += u128::from(latency);
         let (status, error) = match result {
             Ok(not_valid) => {
-                self.ok.saturating_record(latency.clamp(1, HISTOGRAM_MAX_NANOS));
+                self.ok
+                    .saturating_record(latency.clamp(1, HISTOGRAM_MAX_NANOS));
                 self.ok_min = self.ok_min.min(latency);
                 self.ok_max = self.ok_max.max(latency);
                 if not_valid {
@@ -449,7 +447,11 @@ impl Report {
                 .max()
                 .unwrap_or(0);
             for (status, count) in &self.status_code_distribution {
-                let _ = writeln!(out, "  {:<width$}   {count} responses", format!("[{status}]"));
+                let _ = writeln!(
+                    out,
+                    "  {:<width$}   {count} responses",
+                    format!("[{status}]")
+                );
             }
         }
         out.push('\n');

@@ -44,7 +44,9 @@ const END_CANCEL: u8 = 2;
 pub async fn run(options: &RunOptions, cancel: CancellationToken) -> Result<Report, LoadError> {
     let rpc = Rpc::parse(&options.call)?;
     if options.concurrency == 0 || options.connections == 0 {
-        return Err(LoadError::new("concurrency and connections must be at least 1"));
+        return Err(LoadError::new(
+            "concurrency and connections must be at least 1",
+        ));
     }
     if options.connections > options.concurrency {
         return Err(LoadError::new(
@@ -64,8 +66,15 @@ pub async fn run(options: &RunOptions, cancel: CancellationToken) -> Result<Repo
     let channels = connect(options).await?;
     let sessions = match &options.prepare {
         Some(prepare) => {
-            prepare_sessions(prepare, &channels, &metadata, options.timeout, options.progress)
-                .await?
+            prepare_sessions(
+                prepare,
+                &channels,
+                &metadata,
+                options.timeout,
+                options.progress,
+                &cancel,
+            )
+            .await?
         }
         None => Vec::new(),
     };
@@ -93,7 +102,6 @@ pub async fn run(options: &RunOptions, cancel: CancellationToken) -> Result<Repo
         sessions,
         channels,
         timeout: options.timeout,
-        interval_nanos: (options.rps > 0).then(|| 1_000_000_000 / options.rps.max(1)),
         rps: options.rps,
         limit,
         skip_first: options.skip_first,
@@ -204,7 +212,7 @@ struct Shared {
     sessions: Vec<PreparedSession>,
     channels: Vec<Channel>,
     timeout: Option<Duration>,
-    interval_nanos: Option<u64>,
+    /// Requests per second over all workers; 0 for no limit.
     rps: u64,
     /// Requests to make (`u64::MAX` for a duration-bound run).
     limit: u64,
@@ -229,12 +237,10 @@ struct Shared {
 impl Shared {
     /// When request `number` may start, with a rate limit.
     fn due(&self, number: u64) -> Option<Instant> {
-        let interval = self.interval_nanos?;
-        let offset = if self.rps > 0 {
-            u128::from(number) * 1_000_000_000 / u128::from(self.rps)
-        } else {
-            u128::from(number) * u128::from(interval)
-        };
+        if self.rps == 0 {
+            return None;
+        }
+        let offset = u128::from(number) * 1_000_000_000 / u128::from(self.rps);
         Some(self.start + Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX)))
     }
 }
@@ -311,16 +317,17 @@ async fn worker(shared: Arc<Shared>, index: usize) -> Result<Stats, String> {
             Err(error) => Some(Err((Code::Unknown, error))),
             Ok((request, metadata)) => {
                 let call = request.invoke(channel.clone(), metadata, shared.timeout);
-                let call = async {
-                    match shared.timeout {
-                        Some(timeout) => tokio::time::timeout(timeout, call)
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(Status::deadline_exceeded("context deadline exceeded"))
-                            }),
-                        None => call.await,
-                    }
-                };
+                let call =
+                    async {
+                        match shared.timeout {
+                            Some(timeout) => tokio::time::timeout(timeout, call)
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(Status::deadline_exceeded("context deadline exceeded"))
+                                }),
+                            None => call.await,
+                        }
+                    };
                 tokio::select! {
                     biased;
                     result = call => Some(result
@@ -411,7 +418,9 @@ impl DataPlan {
     fn compile(rpc: Rpc, data: &Value) -> Result<Self, LoadError> {
         if let Value::Array(items) = data {
             if items.is_empty() {
-                return Err(LoadError::new("data: an array of requests must not be empty"));
+                return Err(LoadError::new(
+                    "data: an array of requests must not be empty",
+                ));
             }
             return Ok(Self::RoundRobin(
                 items
@@ -420,8 +429,8 @@ impl DataPlan {
                     .collect::<Result<_, _>>()?,
             ));
         }
-        let template =
-            ValueTemplate::compile(data).map_err(|error| LoadError::new(format!("data: {error}")))?;
+        let template = ValueTemplate::compile(data)
+            .map_err(|error| LoadError::new(format!("data: {error}")))?;
         match template {
             ValueTemplate::Static(value) => Ok(Self::Fixed(
                 Request::from_json(rpc, &value)
@@ -542,9 +551,8 @@ async fn connect(options: &RunOptions) -> Result<Vec<Channel>, LoadError> {
             .cacert
             .as_ref()
             .map(|path| {
-                std::fs::read(path).map_err(|error| {
-                    LoadError::new(format!("cacert {}: {error}", path.display()))
-                })
+                std::fs::read(path)
+                    .map_err(|error| LoadError::new(format!("cacert {}: {error}", path.display())))
             })
             .transpose()?;
         let identity = match (&options.tls.cert, &options.tls.key) {
@@ -618,6 +626,7 @@ async fn prepare_sessions(
     metadata: &Arc<MetadataPlan>,
     timeout: Option<Duration>,
     progress: bool,
+    cancel: &CancellationToken,
 ) -> Result<Vec<PreparedSession>, LoadError> {
     if metadata.needs_session() {
         return Err(LoadError::new(
@@ -628,7 +637,8 @@ async fn prepare_sessions(
     let total = prepare.sessions;
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
-    let stop = CancellationToken::new();
+    // Ctrl-C (the run's cancel) stops the preparation too.
+    let stop = cancel.child_token();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let workers = usize::try_from(total)
@@ -679,15 +689,17 @@ async fn prepare_sessions(
                 if let Some(timeout) = timeout {
                     call.set_timeout(timeout);
                 }
-                let result = SessionServiceClient::new(channel.clone())
-                    .register_session(call)
-                    .await
-                    .map(tonic::Response::into_inner);
+                let result = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    result = SessionServiceClient::new(channel.clone()).register_session(call) => {
+                        result.map(tonic::Response::into_inner)
+                    }
+                };
                 match result {
                     Ok(response) => {
                         let token = response.session_token;
-                        let session_id =
-                            response.session.map(|s| s.session_id).unwrap_or_default();
+                        let session_id = response.session.map(|s| s.session_id).unwrap_or_default();
                         registered.push((
                             number,
                             PreparedSession {
@@ -750,6 +762,9 @@ async fn prepare_sessions(
     }
     if let Some(error) = failure {
         return Err(LoadError::new(error));
+    }
+    if cancel.is_cancelled() {
+        return Err(LoadError::new("interrupted while preparing sessions"));
     }
     sessions.sort_by_key(|(number, _)| *number);
     if progress {

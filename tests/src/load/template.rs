@@ -194,12 +194,9 @@ impl Template {
                     let _ = match field {
                         Field::WorkerId => write!(out, "{}", data.worker_id),
                         Field::RequestNumber => write!(out, "{}", data.request_number),
-                        Field::FullyQualifiedName => write!(
-                            out,
-                            "{}.{}",
-                            data.rpc.service(),
-                            data.rpc.method()
-                        ),
+                        Field::FullyQualifiedName => {
+                            write!(out, "{}.{}", data.rpc.service(), data.rpc.method())
+                        }
                         Field::MethodName => write!(out, "{}", data.rpc.method()),
                         Field::ServiceName => write!(out, "{}", data.rpc.service_short()),
                         Field::InputName => write!(out, "{}", data.rpc.input()),
@@ -357,7 +354,10 @@ impl ValueTemplate {
             Self::Static(_) => Vec::new(),
             Self::String(template) => template.fields().collect(),
             Self::Array(items) => items.iter().flat_map(Self::fields).collect(),
-            Self::Object(fields) => fields.iter().flat_map(|(_, value)| value.fields()).collect(),
+            Self::Object(fields) => fields
+                .iter()
+                .flat_map(|(_, value)| value.fields())
+                .collect(),
         }
     }
 
@@ -438,7 +438,11 @@ mod tests {
 
     #[test]
     fn refuses_unknown_actions_and_missing_sessions() {
-        assert!(Template::parse("{{.Nope}}").unwrap_err().contains("unknown"));
+        assert!(
+            Template::parse("{{.Nope}}")
+                .unwrap_err()
+                .contains("unknown")
+        );
         assert!(Template::parse("{{printf \"x\"}}").is_err());
         assert!(Template::parse("{{.Token").is_err());
         let data = CallData::new("w", 0, Rpc::ValidateSession, None);

@@ -147,10 +147,11 @@ impl Sessions {
             .unwrap_or_default();
 
         let txn = self.inner.store.write().await?;
-        let now = self.inner.clock.now();
         // The account row lock orders this registration against a concurrent log-out of all
-        // sessions and against duplicates of the same request id.
-        accounts::lock_or_create(&*txn, &request.account_id, now).await?;
+        // sessions and against duplicates of the same request id; the clock is read only once
+        // it is held, so time order and lock order agree.
+        accounts::lock_or_create(&*txn, &request.account_id, self.inner.clock.now()).await?;
+        let now = self.inner.clock.now();
 
         if let Some(request_id) = &request.request_id
             && let Some(record) = idempotency::find(&*txn, scope, request_id.as_str(), now).await?

@@ -78,10 +78,11 @@ impl Sessions {
     ) -> Result<RevokeResult, DomainError> {
         let owner = self.eligible_owner(subject).await?;
         let txn = self.inner.store.write().await?;
-        let now = self.inner.clock.now();
         let account = accounts::lock(&*txn, &owner.account_id)
             .await?
             .ok_or(DomainError::NotFound("session"))?;
+        // Read once the account lock is held: see `register`.
+        let now = self.inner.clock.now();
 
         let candidates = self.revocation_candidates(&*txn, &owner, target).await?;
         let active: Vec<Session> = candidates
@@ -289,8 +290,11 @@ impl Sessions {
     ) -> Result<Revocation, DomainError> {
         let owner = self.eligible_owner(subject).await?;
         let txn = self.inner.store.write().await?;
+        let mut account =
+            accounts::lock_or_create(&*txn, &owner.account_id, self.inner.clock.now()).await?;
+        // The cut-off is read once the account lock is held, so every registration ordered
+        // before this log-out by the lock is also before its cut-off.
         let now = self.inner.clock.now();
-        let mut account = accounts::lock_or_create(&*txn, &owner.account_id, now).await?;
         let products = sessions::products_before(&*txn, &owner.account_id, now).await?;
         let to_sweep = sessions::count_before(&*txn, &owner.account_id, now).await?;
         let mut revocation = Revocation {

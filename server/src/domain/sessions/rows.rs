@@ -174,9 +174,15 @@ impl Sessions {
                     .open(token, "rows", &owner.account_id, filter)
             })
             .transpose()?;
-        let as_of = position
-            .as_ref()
-            .map_or(now, |p| Timestamp::from_micros(p.as_of));
+        let as_of = match &position {
+            Some(position) => Timestamp::from_micros(position.as_of),
+            None => {
+                self.inner
+                    .store
+                    .snapshot_instant(&owner.account_id, self.inner.clock.as_ref())
+                    .await?
+            }
+        };
         let revoked_before = owner.account.as_ref().and_then(|a| a.revoked_before);
         let reader = self.inner.store.reader();
         let keys = sessions::row_keys(
