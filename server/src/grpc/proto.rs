@@ -120,3 +120,18 @@ pub fn subject(
         }
     }
 }
+
+/// The subject and page size of an owner-facing list call, validated and authorized for the
+/// caller.
+pub fn owner_page(
+    caller: &crate::auth::Caller,
+    subject_field: Option<&pb::Subject>,
+    page_size_field: i32,
+) -> Result<(Subject, u64), tonic::Status> {
+    let mut violations = Violations::new();
+    let owner = subject(&mut violations, "subject", subject_field);
+    let size = super::session_proto::page_size(&mut violations, "page_size", page_size_field);
+    let (owner, size) = violations.finish(owner.zip(size))?;
+    caller.authorize_owner_call(&owner)?;
+    Ok((owner, size))
+}

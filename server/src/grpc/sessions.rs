@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::{
-    proto::{account_id, required_enum, subject},
+    proto::{account_id, owner_page, required_enum, subject},
     session_proto::{
         MAX_USER_AGENT_LEN, auth_method, client_kind_from_proto, cursor, free_text, ip_address,
         optional_duration, outcome_to_proto, page_size, page_token, product_filter,
@@ -336,11 +336,7 @@ impl SessionService for SessionApi {
     ) -> Result<Response<pb::ListSecurityEventsResponse>, Status> {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let mut v = Violations::new();
-        let subject = subject(&mut v, "subject", request.subject.as_ref());
-        let size = page_size(&mut v, "page_size", request.page_size);
-        let (subject, size) = v.finish(subject.zip(size))?;
-        caller.authorize_owner_call(&subject)?;
+        let (subject, size) = owner_page(&caller, request.subject.as_ref(), request.page_size)?;
         let (events, next) = self
             .sessions
             .security_events(&subject, size, page_token(&request.page_token))

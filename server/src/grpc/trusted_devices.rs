@@ -5,10 +5,10 @@ use active_sessions::v1::{self as pb, trusted_device_service_server::TrustedDevi
 use tonic::{Request, Response, Status};
 
 use super::{
-    proto::{account_id, required_enum, subject},
+    proto::{account_id, owner_page, required_enum, subject},
     session_proto::{
-        device_to_proto, location_to_proto, optional_duration, page_size, page_token,
-        product_from_proto, product_to_proto, revocation_to_proto,
+        device_to_proto, location_to_proto, optional_duration, page_token, product_from_proto,
+        product_to_proto, revocation_to_proto,
     },
 };
 use crate::auth::Caller;
@@ -106,11 +106,7 @@ impl TrustedDeviceService for TrustedDeviceApi {
     ) -> Result<Response<pb::ListTrustedDevicesResponse>, Status> {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let mut v = Violations::new();
-        let subject = subject(&mut v, "subject", request.subject.as_ref());
-        let size = page_size(&mut v, "page_size", request.page_size);
-        let (subject, size) = v.finish(subject.zip(size))?;
-        caller.authorize_owner_call(&subject)?;
+        let (subject, size) = owner_page(&caller, request.subject.as_ref(), request.page_size)?;
         let (devices, next) = self
             .trust
             .list(&subject, size, page_token(&request.page_token))
