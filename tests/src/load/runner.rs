@@ -585,15 +585,15 @@ async fn connect(options: &RunOptions) -> Result<Vec<Channel>, LoadError> {
         let connection = builder
             .connect()
             .await
-            .map_err(|error| LoadError::new(format!("{error}{}", source_chain(&error))))?;
+            .map_err(|error| LoadError::new(with_causes(&error)))?;
         channels.push(connection.channel());
     }
     Ok(channels)
 }
 
-/// The causes of an error, as `: cause: cause`.
-fn source_chain(error: &dyn std::error::Error) -> String {
-    let mut out = String::new();
+/// An error's text followed by those of its causes that it does not already include.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         let text = cause.to_string();
@@ -689,10 +689,11 @@ async fn prepare_sessions(
                 if let Some(timeout) = timeout {
                     call.set_timeout(timeout);
                 }
+                let mut client = SessionServiceClient::new(channel.clone());
                 let result = tokio::select! {
                     biased;
                     () = stop.cancelled() => break,
-                    result = SessionServiceClient::new(channel.clone()).register_session(call) => {
+                    result = client.register_session(call) => {
                         result.map(tonic::Response::into_inner)
                     }
                 };
