@@ -1,28 +1,5 @@
 //! [`ValidationCache`]: an in-process cache of ValidateSession answers, kept honest by the
 //! revocation stream.
-//!
-//! # Guarantees
-//!
-//! * Only answers the server gave are cached, and only positive ones (a token that is not valid
-//!   never becomes valid).
-//! * The cache answers from memory only while its `WatchRevocations` stream is *live*: opened,
-//!   caught up from the cursor (the server's first empty batch says so), and not silent for
-//!   longer than the stream timeout. Otherwise every validation goes to the server.
-//! * Every revocation on the stream drops what it covers before the next answer from memory:
-//!   scopes `SESSION` and `DEVICE` by session id, scope `ALL` every cached session of the
-//!   account signed in at or before `revoked_before`. A revoked session is therefore never
-//!   answered valid from memory once its revocation has reached the stream, which happens
-//!   within a second of the log-out in normal operation.
-//! * When the stream breaks it is reopened *from its cursor*, so revocations committed while it
-//!   was down are applied before the cache answers from memory again. If the server no longer
-//!   knows the cursor, everything cached is dropped and the stream starts afresh.
-//! * An answer fetched while a revocation covering it was being applied is not cached: recent
-//!   revocations are remembered for a while and checked against every new entry, and an
-//!   answer fetched across a stream break is not cached at all.
-//! * Entries are bounded in number (oldest dropped first) and in age, and never outlive the
-//!   session's `expires_at` or `idle_expires_at`.
-//!
-//! Tokens are kept only as SHA-256 hashes.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -60,7 +37,30 @@ pub type ConnectFuture = Pin<Box<dyn Future<Output = Result<Connection, ConnectE
 type Connector = Arc<dyn Fn() -> ConnectFuture + Send + Sync>;
 
 /// An in-process cache of session validations for a product backend, fed by the revocation
-/// stream. See the [module documentation](self) for what it guarantees.
+/// stream.
+///
+/// # Guarantees
+///
+/// * Only answers the server gave are cached, and only positive ones (a token that is not valid
+///   never becomes valid).
+/// * The cache answers from memory only while its `WatchRevocations` stream is *live*: opened,
+///   caught up from the cursor (the server's first empty batch says so), and not silent for
+///   longer than the stream timeout. Otherwise every validation goes to the server.
+/// * Every revocation on the stream drops what it covers before the next answer from memory:
+///   scopes `SESSION` and `DEVICE` by session id, scope `ALL` every cached session of the
+///   account signed in at or before `revoked_before`. A revoked session is therefore never
+///   answered valid from memory once its revocation has reached the stream, which happens
+///   within a second of the log-out in normal operation.
+/// * When the stream breaks it is reopened *from its cursor*, so revocations committed while it
+///   was down are applied before the cache answers from memory again. If the server no longer
+///   knows the cursor, everything cached is dropped and the stream starts afresh.
+/// * An answer fetched while a revocation covering it was being applied is not cached: recent
+///   revocations are remembered for a while and checked against every new entry, and an
+///   answer fetched across a stream break is not cached at all.
+/// * Entries are bounded in number (oldest dropped first) and in age, and never outlive the
+///   session's `expires_at` or `idle_expires_at`.
+///
+/// Tokens are kept only as SHA-256 hashes.
 ///
 /// Cheap to clone; clones share the cache. The background stream stops when the last clone is
 /// dropped.
