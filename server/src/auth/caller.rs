@@ -151,13 +151,14 @@ impl Caller {
     /// Registering a sign-in or trusting a device for `product`: product backends of that
     /// product, and operators.
     pub fn authorize_product_write(&self, product: Product) -> Result<Actor, Status> {
+        // A product backend of this product acts as itself, even if it is also an operator.
+        if self.has(Role::Product) && self.products.contains(&product) {
+            return Ok(Actor::Service(self.name.clone()));
+        }
         if self.has(Role::Operator) {
             return Ok(self.operator_actor());
         }
         if self.has(Role::Product) {
-            if self.products.contains(&product) {
-                return Ok(Actor::Service(self.name.clone()));
-            }
             return Err(denied(format!(
                 "{} may not act for product {}",
                 self.name,
@@ -230,7 +231,7 @@ impl Caller {
 }
 
 /// PERMISSION_DENIED with reason CALLER_NOT_ALLOWED.
-fn denied(message: impl Into<String>) -> Status {
+pub fn denied(message: impl Into<String>) -> Status {
     let details = ErrorDetails::with_error_info(
         ErrorReason::CallerNotAllowed.reason(),
         ERROR_DOMAIN,

@@ -9,6 +9,6 @@ mod caller;
 mod callers_file;
 mod interceptor;
 
-pub use caller::{Caller, ProductScope, Role};
+pub use caller::{Caller, ProductScope, Role, denied};
 pub use callers_file::{CallerRegistry, CallersFileError};
 pub use interceptor::Authenticator;

@@ -306,7 +306,7 @@ impl SessionService for SessionApi {
         // A product backend sees only its own products' revocations.
         if let ProductScope::Only(own) = &scope {
             if products.iter().any(|product| !own.contains(product)) {
-                return Err(Status::permission_denied(
+                return Err(crate::auth::denied(
                     "a product backend may watch only its own products",
                 ));
             }

@@ -208,6 +208,10 @@ impl Sessions {
         {
             return;
         }
+        // One timer, reset only when something is sent: filtered-out batches advance the
+        // position but must not postpone the keep-alive that tells the client the new cursor.
+        let keepalive = tokio::time::sleep(KEEPALIVE_INTERVAL);
+        tokio::pin!(keepalive);
         loop {
             let batch = tokio::select! {
                 () = stop.cancelled() => return,
@@ -228,11 +232,14 @@ impl Sessions {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                () = tokio::time::sleep(KEEPALIVE_INTERVAL) => WatchBatch { events: Vec::new(), cursor: position },
+                () = &mut keepalive => WatchBatch { events: Vec::new(), cursor: position },
             };
             if tx.send(Ok(batch)).await.is_err() {
                 return;
             }
+            keepalive
+                .as_mut()
+                .reset(tokio::time::Instant::now() + KEEPALIVE_INTERVAL);
         }
     }
 
