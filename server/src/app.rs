@@ -14,11 +14,10 @@ use active_sessions::{
     },
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{
     service::interceptor::InterceptedService,
-    transport::{Certificate, Identity, Server, ServerTlsConfig},
+    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 
@@ -342,7 +341,13 @@ pub async fn run(
         .add_service(InterceptedService::new(sessions, auth.clone()))
         .add_service(InterceptedService::new(trusted_devices, auth));
 
-    let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal_drain);
+    // Accepted sockets get TCP_NODELAY here: the builder's setting applies only to listeners
+    // tonic binds itself, and with Nagle's algorithm on a small response waits for the
+    // client's delayed ACK (about 40 ms).
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
+    let serve = router.serve_with_incoming_shutdown(incoming, signal_drain);
     tokio::pin!(serve);
     let result = tokio::select! {
         result = &mut serve => result,
