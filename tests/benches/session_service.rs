@@ -11,12 +11,18 @@
 //! ```
 //!
 //! Filters match `BACKEND/SCENARIO` by substring (`sqlite/validate-db`, `postgres`, `list`, ...).
-//! Scenarios: `health`, `validate-cached`, `validate-db`, `register`, `list`, `revoke-all`, and
-//! two diagnostics, `register+nodelay` and `list+nodelay`, which repeat those two against the
-//! same server pieces on a listener whose accepted sockets have `TCP_NODELAY` (the server's own
-//! `serve_with_incoming_shutdown` leaves Nagle's algorithm on). The health baseline also runs
-//! whenever a throughput scenario of its backend does, so that every throughput can be given as
-//! a ratio to what the transport alone achieves on this machine.
+//! Scenarios: `validate-cached`, `validate-db`, `register`, `list`, `revoke-all`. Two
+//! diagnostics run only when a filter names them (`-- nodelay`): `register+nodelay` and
+//! `list+nodelay` repeat those two against the same server pieces (`connect_and_migrate`,
+//! `Services::new`, `run`) on a listener that already has `TCP_NODELAY`, which Linux copies to
+//! every accepted socket. They tell whether the server's own socket handling leaves Nagle's
+//! algorithm on (then a response whose trailers go out in a second write waits for the client's
+//! delayed ACK, about 40 ms per call).
+//!
+//! Every throughput window of a gRPC call alternates with a window of
+//! `grpc.health.v1.Health/Check` at the same concurrency on the same server and connections:
+//! the transport's limit on this machine, measured next to the call so that background load on
+//! a shared machine moves both alike. The ratio reported is the median of the per-pair ratios.
 //!
 //! Rows marked "in-process" call the domain (`Application::services().sessions()`) directly,
 //! without gRPC, to show how much of a call's cost is the transport.
@@ -102,21 +108,19 @@ struct Options {
     /// Sequential calls per latency measurement.
     latency_calls: usize,
     revoke_sessions: usize,
-    /// Run every scenario on a listener with TCP_NODELAY.
-    server_nodelay: bool,
 }
 
 impl Options {
     const USAGE: &'static str = "\
-usage: session_service [--quick] [--concurrency N] [--connections N] [--server-nodelay] [FILTER ...]
+usage: session_service [--quick] [--concurrency N] [--connections N] [FILTER ...]
 
   FILTER            run the scenarios whose BACKEND/SCENARIO contains it (e.g. validate,
-                    sqlite/register, postgres); scenarios: health validate-cached validate-db
-                    register list revoke-all register+nodelay list+nodelay
+                    sqlite/register, postgres); scenarios: validate-cached validate-db register
+                    list revoke-all; diagnostics, only when named: register+nodelay
+                    list+nodelay
   --quick           short durations and 10,000 sessions for revoke-all (a smoke run)
   --concurrency N   in-flight calls during throughput runs (default 32)
   --connections N   HTTP/2 connections they are spread over (default 4)
-  --server-nodelay  run every scenario on a listener whose accepted sockets have TCP_NODELAY
 
 PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
 
@@ -129,7 +133,7 @@ PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
             connections: 4,
             schedule: Schedule {
                 warmup: Duration::from_millis(500),
-                window: Duration::from_secs(3),
+                window: Duration::from_secs(2),
                 windows: 5,
             },
             short: Schedule {
@@ -139,7 +143,6 @@ PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
             },
             latency_calls: 200,
             revoke_sessions: REVOKE_SESSIONS,
-            server_nodelay: false,
         };
         // Cargo passes `--bench` under `cargo bench`; without it (`cargo test --benches`) the
         // binary only smoke-runs.
@@ -149,7 +152,6 @@ PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
             match arg.as_str() {
                 "--bench" => bench = true,
                 "--quick" => options.quick = true,
-                "--server-nodelay" => options.server_nodelay = true,
                 "-h" | "--help" => options.help = true,
                 "--concurrency" | "--connections" => {
                     let value: usize = args
@@ -186,7 +188,13 @@ PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
         Ok(options)
     }
 
-    fn selects(&self, id: &str) -> bool {
+    fn selects(&self, scenario: Scenario, id: &str) -> bool {
+        if scenario.is_nodelay_diagnostic() {
+            return self
+                .filters
+                .iter()
+                .any(|filter| filter.contains("nodelay") && id.contains(filter.as_str()));
+        }
         self.filters.is_empty()
             || self
                 .filters
@@ -200,7 +208,6 @@ PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
-    Health,
     ValidateCached,
     ValidateDb,
     Register,
@@ -211,8 +218,7 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Self; 8] = [
-        Self::Health,
+    const ALL: [Self; 7] = [
         Self::ValidateCached,
         Self::ValidateDb,
         Self::Register,
@@ -224,7 +230,6 @@ impl Scenario {
 
     fn name(self) -> &'static str {
         match self {
-            Self::Health => "health",
             Self::ValidateCached => "validate-cached",
             Self::ValidateDb => "validate-db",
             Self::Register => "register",
@@ -233,13 +238,6 @@ impl Scenario {
             Self::RegisterNodelay => "register+nodelay",
             Self::ListNodelay => "list+nodelay",
         }
-    }
-
-    fn is_throughput(self) -> bool {
-        matches!(
-            self,
-            Self::ValidateCached | Self::ValidateDb | Self::Register | Self::RegisterNodelay
-        )
     }
 
     fn is_nodelay_diagnostic(self) -> bool {
@@ -278,16 +276,9 @@ async fn run(options: Options) -> Result<()> {
     for backend in backends {
         let selected: Vec<Scenario> = Scenario::ALL
             .into_iter()
-            .filter(|s| !(options.server_nodelay && s.is_nodelay_diagnostic()))
-            .filter(|s| options.selects(&format!("{}/{}", backend_name(backend), s.name())))
+            .filter(|s| options.selects(*s, &format!("{}/{}", backend_name(backend), s.name())))
             .collect();
-        let needs_health = selected.iter().any(|s| s.is_throughput());
-        for scenario in Scenario::ALL {
-            let run_it =
-                selected.contains(&scenario) || (scenario == Scenario::Health && needs_health);
-            if !run_it {
-                continue;
-            }
+        for scenario in selected {
             eprintln!("== {}/{}", backend_name(backend), scenario.name());
             let scenario_started = Instant::now();
             let new_rows = run_scenario(backend, scenario, &options)
@@ -311,7 +302,7 @@ async fn run(options: Options) -> Result<()> {
 
 async fn run_scenario(backend: Backend, scenario: Scenario, options: &Options) -> Result<Vec<Row>> {
     let cache_off = scenario == Scenario::ValidateDb;
-    let nodelay = options.server_nodelay || scenario.is_nodelay_diagnostic();
+    let nodelay = scenario.is_nodelay_diagnostic();
     let server = BenchServer::start(backend, nodelay, |config| {
         if cache_off {
             config.sessions.validation_cache_entries = 0;
@@ -319,7 +310,6 @@ async fn run_scenario(backend: Backend, scenario: Scenario, options: &Options) -
     })
     .await?;
     let result = match scenario {
-        Scenario::Health => bench_health(&server, options).await,
         Scenario::ValidateCached => bench_validate(&server, options, true).await,
         Scenario::ValidateDb => bench_validate(&server, options, false).await,
         Scenario::Register => bench_register(&server, options, options.schedule).await,
@@ -337,12 +327,11 @@ async fn run_scenario(backend: Backend, scenario: Scenario, options: &Options) -
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
-async fn bench_health(server: &BenchServer, options: &Options) -> Result<Vec<Row>> {
-    let channels = server.channels(options.connections).await?;
-    // The database watcher reports SERVING shortly after start.
+/// Waits until the database watcher has reported SERVING (shortly after start).
+async fn wait_until_serving(channel: &Channel) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = HealthClient::new(channels[0].clone())
+        let status = HealthClient::new(channel.clone())
             .check(HealthCheckRequest {
                 service: String::new(),
             })
@@ -352,7 +341,7 @@ async fn bench_health(server: &BenchServer, options: &Options) -> Result<Vec<Row
             .as_ref()
             .is_ok_and(|s| *s == ServingStatus::Serving as i32)
         {
-            break;
+            return Ok(());
         }
         ensure!(
             Instant::now() < deadline,
@@ -360,31 +349,22 @@ async fn bench_health(server: &BenchServer, options: &Options) -> Result<Vec<Row
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let rates = throughput(
-        &channels,
-        options.concurrency,
-        options.schedule,
-        |channel, _, _| async move {
-            let status = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await?
-                .into_inner()
-                .status;
-            ensure!(
-                status == ServingStatus::Serving as i32,
-                "health status {status}"
-            );
-            Ok(())
-        },
-    )
-    .await?;
-    Ok(vec![server.rate(
-        "Health/Check (transport baseline)",
-        rates,
-        "grpc.health.v1, tonic_health",
-    )])
+}
+
+/// One `grpc.health.v1.Health/Check`: the transport baseline.
+async fn health_call(channel: Channel, _worker: usize, _i: usize) -> Result<()> {
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?
+        .into_inner()
+        .status;
+    ensure!(
+        status == ServingStatus::Serving as i32,
+        "health status {status}"
+    );
+    Ok(())
 }
 
 async fn bench_validate(server: &BenchServer, options: &Options, cached: bool) -> Result<Vec<Row>> {
@@ -402,7 +382,8 @@ async fn bench_validate(server: &BenchServer, options: &Options, cached: bool) -
     );
     let sessions = server.services.sessions().clone();
     let before = sessions.cache_stats();
-    let rates = throughput(&channels, options.concurrency, options.schedule, {
+    wait_until_serving(&channels[0]).await?;
+    let rates = paired_throughput(&channels, options.concurrency, options.schedule, {
         let tokens = tokens.clone();
         move |channel, worker, i| {
             let token = tokens[(worker * 37 + i) % tokens.len()].clone();
@@ -447,7 +428,7 @@ async fn bench_validate(server: &BenchServer, options: &Options, cached: bool) -
     .await?;
     Ok(if cached {
         vec![
-            server.rate(
+            server.paired(
                 "ValidateSession, cached hit",
                 rates,
                 &format!(
@@ -463,7 +444,7 @@ async fn bench_validate(server: &BenchServer, options: &Options, cached: bool) -
         ]
     } else {
         vec![
-            server.rate(
+            server.paired(
                 "ValidateSession, DB read (cache off)",
                 rates,
                 &format!(
@@ -487,7 +468,8 @@ async fn bench_register(
 ) -> Result<Vec<Row>> {
     let channels = server.channels(options.connections).await?;
     let counter = Arc::new(AtomicU64::new(0));
-    let rates = throughput(
+    wait_until_serving(&channels[0]).await?;
+    let rates = paired_throughput(
         &channels,
         options.concurrency,
         schedule,
@@ -525,7 +507,7 @@ async fn bench_register(
     )
     .await?;
     Ok(vec![
-        server.rate(
+        server.paired(
             "RegisterSession",
             rates,
             "1,000 accounts, a new device each, no request_id",
@@ -788,8 +770,55 @@ async fn insert_copies(
 // ---------------------------------------------------------------------------------------------
 // Measurement
 
-/// Runs `call` from `concurrency` workers (worker `w` on connection `w % connections`) without
-/// pause, and returns the completed calls per second of each measurement window.
+/// Throughput windows of a call, each paired with a Health/Check window just before it.
+#[derive(Debug, Default)]
+struct Paired {
+    rates: Vec<f64>,
+    health: Vec<f64>,
+}
+
+/// Load before a window after switching between the call and Health/Check.
+const SWITCH_WARMUP: Duration = Duration::from_millis(200);
+
+/// `schedule.windows` times: a window of Health/Check, then a window of `call`, each from
+/// `concurrency` workers over the same connections.
+async fn paired_throughput<F, Fut>(
+    channels: &[Channel],
+    concurrency: usize,
+    schedule: Schedule,
+    call: F,
+) -> Result<Paired>
+where
+    F: Fn(Channel, usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    let call = Arc::new(call);
+    let health = Arc::new(health_call);
+    let mut paired = Paired::default();
+    for window in 0..schedule.windows {
+        let warmup = if window == 0 {
+            schedule.warmup
+        } else {
+            SWITCH_WARMUP
+        };
+        let health = load(channels, concurrency, warmup, schedule.window, 1, &health).await?;
+        let rates = load(
+            channels,
+            concurrency,
+            SWITCH_WARMUP,
+            schedule.window,
+            1,
+            &call,
+        )
+        .await?;
+        paired.health.extend(health);
+        paired.rates.extend(rates);
+    }
+    Ok(paired)
+}
+
+/// Consecutive windows of `call` after one warm-up (for in-process calls, which have no
+/// transport to compare with).
 async fn throughput<F, Fut>(
     channels: &[Channel],
     concurrency: usize,
@@ -801,6 +830,32 @@ where
     Fut: Future<Output = Result<()>> + Send + 'static,
 {
     let call = Arc::new(call);
+    load(
+        channels,
+        concurrency,
+        schedule.warmup,
+        schedule.window,
+        schedule.windows,
+        &call,
+    )
+    .await
+}
+
+/// Runs `call` from `concurrency` workers (worker `w` on connection `w % connections`) without
+/// pause, and returns the completed calls per second of each of `windows` consecutive windows
+/// after `warmup`.
+async fn load<F, Fut>(
+    channels: &[Channel],
+    concurrency: usize,
+    warmup: Duration,
+    window: Duration,
+    windows: usize,
+    call: &Arc<F>,
+) -> Result<Vec<f64>>
+where
+    F: Fn(Channel, usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let workers: Vec<JoinHandle<Result<()>>> = (0..concurrency)
@@ -824,14 +879,14 @@ where
             })
         })
         .collect();
-    tokio::time::sleep(schedule.warmup).await;
-    let mut rates = Vec::with_capacity(schedule.windows);
-    for _ in 0..schedule.windows {
+    tokio::time::sleep(warmup).await;
+    let mut rates = Vec::with_capacity(windows);
+    for _ in 0..windows {
         if stop.load(Ordering::Relaxed) {
             break;
         }
         let (start_count, start) = (done.load(Ordering::Relaxed), Instant::now());
-        tokio::time::sleep(schedule.window).await;
+        tokio::time::sleep(window).await;
         let (end_count, end) = (done.load(Ordering::Relaxed), Instant::now());
         rates.push((end_count - start_count) as f64 / (end - start).as_secs_f64());
     }
@@ -890,8 +945,8 @@ async fn register_many(
 
 #[derive(Debug)]
 enum Value {
-    /// Calls per second of each window.
-    Rate(Vec<f64>),
+    /// Calls per second of each window, and of the Health/Check window paired with each.
+    Rate(Vec<f64>, Vec<f64>),
     /// Each call's latency.
     Latency(Vec<Duration>),
 }
@@ -915,17 +970,22 @@ impl Row {
         }
     }
 
-    fn median_rate(&self) -> Option<f64> {
+    /// The median Health/Check rate of the paired windows, and the median of the pairs'
+    /// ratios.
+    fn health(&self) -> Option<(f64, f64)> {
         match &self.value {
-            Value::Rate(rates) => Some(percentile(rates, 0.5)),
-            Value::Latency(_) => None,
+            Value::Rate(rates, health) if !health.is_empty() => {
+                let ratios: Vec<f64> = rates.iter().zip(health).map(|(r, h)| r / h).collect();
+                Some((percentile(health, 0.5), percentile(&ratios, 0.5)))
+            }
+            Value::Rate(..) | Value::Latency(_) => None,
         }
     }
 
     /// The (result, spread) columns.
     fn cells(&self) -> (String, String) {
         match &self.value {
-            Value::Rate(rates) => {
+            Value::Rate(rates, _) => {
                 let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
                 let max = rates.iter().copied().fold(0.0, f64::max);
                 (
@@ -997,50 +1057,78 @@ fn duration(d: Duration) -> String {
 }
 
 fn print_table(rows: &[Row], options: &Options) {
-    let health = |backend: Backend| {
-        rows.iter()
-            .find(|r| r.backend == backend && r.name.starts_with("Health/Check"))
-            .and_then(Row::median_rate)
-    };
-    let cells: Vec<[String; 6]> = rows
-        .iter()
-        .map(|row| {
-            let (result, spread) = row.cells();
-            let ratio = row
-                .median_rate()
-                .zip(health(row.backend))
-                .map_or_else(String::new, |(rate, health)| {
-                    format!("{:.2}", rate / health)
-                });
-            [
-                row.server(),
-                row.name.clone(),
-                result,
-                spread,
-                ratio,
-                row.note.clone(),
-            ]
-        })
-        .collect();
+    // Each server's Health/Check windows, all together, before its first row.
+    let mut lines: Vec<[String; 7]> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for row in rows {
+        if !seen.contains(&row.server()) {
+            seen.push(row.server());
+            let health: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.server() == row.server())
+                .filter_map(|r| match &r.value {
+                    Value::Rate(_, health) => Some(health.iter().copied()),
+                    Value::Latency(_) => None,
+                })
+                .flatten()
+                .collect();
+            if !health.is_empty() {
+                let summary = Row {
+                    backend: row.backend,
+                    nodelay: row.nodelay,
+                    name: "Health/Check: transport baseline".into(),
+                    value: Value::Rate(health, Vec::new()),
+                    note: "every Health/Check window paired with the rows below".into(),
+                };
+                let (result, spread) = summary.cells();
+                lines.push([
+                    summary.server(),
+                    summary.name,
+                    result,
+                    spread,
+                    String::new(),
+                    "1.00".into(),
+                    summary.note,
+                ]);
+            }
+        }
+        let (result, spread) = row.cells();
+        let (health, ratio) = row
+            .health()
+            .map_or((String::new(), String::new()), |(h, r)| {
+                (format!("{} /s", thousands(h)), format!("{r:.2}"))
+            });
+        lines.push([
+            row.server(),
+            row.name.clone(),
+            result,
+            spread,
+            health,
+            ratio,
+            row.note.clone(),
+        ]);
+    }
     let header = [
         "server",
         "measurement",
         "median / p50",
         "spread",
+        "health",
         "÷health",
         "notes",
-    ];
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
+    ]
+    .map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for line in &lines {
+        for (width, cell) in widths.iter_mut().zip(line) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| {
+    let render = |cells: &[String]| {
         let mut out = String::new();
         for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
             let pad = " ".repeat(width - cell.chars().count());
-            if i == 2 || i == 4 {
+            if matches!(i, 2 | 4 | 5) {
                 out.push_str(&pad);
                 out.push_str(cell);
             } else {
@@ -1051,34 +1139,37 @@ fn print_table(rows: &[Row], options: &Options) {
         }
         out.trim_end().to_owned()
     };
-    let main = options.schedule;
-    let short = options.short;
+    let (main, short) = (options.schedule, options.short);
     println!();
     println!(
-        "Results{}. Throughput: {} calls in flight over {} HTTP/2 connection(s); median (min, max) \
-         of {} consecutive {:?} windows after {:?} warm-up ({} x {:?} for in-process and \
-         +nodelay rows). Latency: sequential calls. ÷health: ratio to Health/Check on the same \
-         backend.",
+        "Results{}.\n\
+         Throughput: {} calls in flight over {} HTTP/2 connection(s); median (min, max) of {} \
+         windows of {:?}, each right after a {:?} window of Health/Check on the same server and \
+         connections (health = its median; ÷health = median of the per-pair ratios); {:?} \
+         warm-up first, {:?} after each switch. In-process and +nodelay rows: {} x {:?}.\n\
+         Latency: sequential calls, one in flight, after 3 unmeasured calls.",
         if options.quick { " (--quick)" } else { "" },
         options.concurrency,
         options.connections,
         main.windows,
         main.window,
+        main.window,
         main.warmup,
+        SWITCH_WARMUP,
         short.windows,
         short.window,
     );
-    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    let head = line(&header);
+    let head = render(&header);
     println!("{head}");
     println!("{}", "-".repeat(head.chars().count()));
-    let mut previous: Option<Backend> = None;
-    for (row, cells) in rows.iter().zip(&cells) {
-        if previous.is_some_and(|b| b != row.backend) {
+    let mut previous: Option<&str> = None;
+    for line in &lines {
+        let backend = line[0].split('+').next().unwrap_or_default();
+        if previous.is_some_and(|b| b != backend) {
             println!();
         }
-        previous = Some(row.backend);
-        println!("{}", line(cells));
+        previous = Some(backend);
+        println!("{}", render(line));
     }
     println!();
 }
@@ -1279,7 +1370,11 @@ impl BenchServer {
     }
 
     fn rate(&self, name: &str, rates: Vec<f64>, note: &str) -> Row {
-        self.row(name, Value::Rate(rates), note)
+        self.row(name, Value::Rate(rates, Vec::new()), note)
+    }
+
+    fn paired(&self, name: &str, paired: Paired, note: &str) -> Row {
+        self.row(name, Value::Rate(paired.rates, paired.health), note)
     }
 
     fn latency(&self, name: &str, times: Vec<Duration>, note: &str) -> Row {
