@@ -764,10 +764,7 @@ impl SessionClient {
         })
         .await?
         .into_inner();
-        response
-            .revocation
-            .map(Revocation::from_proto)
-            .ok_or_else(|| Error::Other(tonic::Status::internal("no revocation in the response")))
+        required_revocation(response.revocation)
     }
 
     /// A revocation and whether it is fully in effect.
@@ -787,10 +784,7 @@ impl SessionClient {
         })
         .await?
         .into_inner();
-        response
-            .revocation
-            .map(Revocation::from_proto)
-            .ok_or_else(|| Error::Other(tonic::Status::internal("no revocation in the response")))
+        required_revocation(response.revocation)
     }
 
     /// One page of the owner's security history, newest first.
@@ -857,4 +851,11 @@ impl SessionClient {
             inner: response.into_inner(),
         })
     }
+}
+
+/// The revocation a response must carry.
+fn required_revocation(revocation: Option<proto::Revocation>) -> Result<Revocation, Error> {
+    revocation
+        .map(Revocation::from_proto)
+        .ok_or_else(|| Error::Other(tonic::Status::internal("no revocation in the response")))
 }
