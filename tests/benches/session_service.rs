@@ -648,6 +648,34 @@ async fn bench_revoke_all(server: &BenchServer, options: &Options) -> Result<Vec
     let insert = insert_started.elapsed();
     db.close().await.ok();
 
+    // Context: the first page of this account's rows (100 devices of 100 sessions each).
+    let mut big_list = Vec::new();
+    let mut big_note = String::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let listed = client
+            .list_active_sessions(pb::ListActiveSessionsRequest {
+                subject: Some(by_account(account)),
+                page_size: 100,
+                page_token: String::new(),
+                product: 0,
+            })
+            .await;
+        big_list.push(started.elapsed());
+        big_note = match listed {
+            Ok(page) => {
+                let page = page.into_inner();
+                format!(
+                    "{} rows, {} sessions, response {} KiB",
+                    page.rows.len(),
+                    page.rows.iter().map(|r| r.sessions.len()).sum::<usize>(),
+                    prost::Message::encoded_len(&page) / 1024
+                )
+            }
+            Err(status) => format!("FAILED: {:?} {}", status.code(), status.message()),
+        };
+    }
+
     let call_started = Instant::now();
     let revocation = client
         .revoke_all_sessions(pb::RevokeAllSessionsRequest {
@@ -715,6 +743,11 @@ async fn bench_revoke_all(server: &BenchServer, options: &Options) -> Result<Vec
                 sessions.div_ceil(SWEEP_BATCH),
                 thousands(sessions as f64 / (complete - call).as_secs_f64()),
             ),
+        ),
+        server.latency(
+            &format!("  ListActiveSessions first page, {n} sessions / 1,000 devices"),
+            big_list,
+            &format!("operator subject, 3 calls; {big_note}"),
         ),
         server.single(
             &format!(
