@@ -80,12 +80,17 @@ fn decode_error_status(error: prost::DecodeError) -> Status {
     } else {
         field
     };
-    let details = tonic_types::ErrorDetails::with_bad_request_violation(
+    let mut details = tonic_types::ErrorDetails::with_bad_request_violation(
         field.clone(),
         format!(
             "cannot decode: {}",
             segments.last().copied().unwrap_or(detail)
         ),
+    );
+    details.set_error_info(
+        crate::v1::ErrorReason::InvalidRequest.reason(),
+        crate::ERROR_DOMAIN,
+        std::collections::HashMap::from([("violations".to_owned(), "1".to_owned())]),
     );
     use tonic_types::StatusExt;
     Status::with_error_details(
@@ -110,5 +115,7 @@ mod tests {
         assert_eq!(status.code(), Code::InvalidArgument);
         let bad = status.get_details_bad_request().unwrap();
         assert_eq!(bad.field_violations[0].field, "account_id");
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(info.reason, "INVALID_REQUEST");
     }
 }

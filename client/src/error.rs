@@ -179,11 +179,14 @@ impl From<Status> for Error {
                 ErrorReason::RateLimited => return Self::RateLimited { retry_after },
                 ErrorReason::Overloaded => return Self::Overloaded { retry_after },
                 ErrorReason::StoreUnavailable => return Self::Unavailable { retry_after },
-                ErrorReason::PageTokenInvalid => {
+                ErrorReason::PageTokenInvalid | ErrorReason::InvalidRequest => {
                     return Self::InvalidArgument {
                         violations: violations(),
                     };
                 }
+                ErrorReason::CursorNotResumable => return Self::CursorExpired,
+                // Not a cursor problem, whatever its code says: the caller built too big a request.
+                ErrorReason::RequestTooLarge => return Self::Other(status),
                 ErrorReason::Unspecified => {}
             }
         }

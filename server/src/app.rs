@@ -37,6 +37,7 @@ use crate::{
         eligibility::AccountEligibilityApi, sessions::SessionApi, trusted_devices::TrustedDeviceApi,
     },
     limits::ShedLayer,
+    oversize::OversizeLayer,
     store::{Store, StoreError},
     telemetry::RpcLayer,
 };
@@ -334,6 +335,7 @@ pub async fn run(
     let router = builder
         .layer(RpcLayer)
         .layer(ShedLayer::new(security.max_concurrent_calls))
+        .layer(OversizeLayer::new(max_message))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod enrich;
 pub mod grpc;
 pub mod limits;
+pub mod oversize;
 pub mod store;
 pub mod telemetry;
 

@@ -8,6 +8,7 @@ mod client;
 mod concurrency;
 mod deploy;
 mod eligibility;
+mod error_bounds;
 mod health;
 mod load;
 mod operating;

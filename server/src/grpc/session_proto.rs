@@ -50,8 +50,16 @@ pub fn product_filter(violations: &mut Violations, field: &str, raw: i32) -> Opt
     super::proto::required_enum(violations, field, raw, product_from_proto)
 }
 
-/// A list of products (filters): each must be a known, specified value.
+/// The most entries a product filter may have (the proto comment of
+/// `WatchRevocationsRequest.products` says so).
+pub const MAX_PRODUCT_FILTER_ENTRIES: usize = 8;
+
+/// A list of products (filters): at most [`MAX_PRODUCT_FILTER_ENTRIES`], each a known, specified
+/// value. The length is checked first, so an over-long list is one violation.
 pub fn products(violations: &mut Violations, field: &str, raw: &[i32]) -> Vec<Product> {
+    if !crate::domain::text::check_list_length(violations, field, raw, MAX_PRODUCT_FILTER_ENTRIES) {
+        return Vec::new();
+    }
     raw.iter()
         .enumerate()
         .filter_map(|(i, value)| {

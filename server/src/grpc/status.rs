@@ -10,7 +10,10 @@ use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::{DomainError, text::Violations};
+use crate::domain::{
+    DomainError,
+    text::{Violations, truncate_at_char_boundary},
+};
 
 /// How long a client should wait before retrying after a transient store failure.
 const STORE_RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -66,7 +69,12 @@ impl From<DomainError> for Status {
                     .add_bad_request_violation("page_token", err.to_string());
                 Status::with_error_details(Code::InvalidArgument, err.to_string(), details)
             }
-            DomainError::CursorExpired => Status::out_of_range(err.to_string()),
+            DomainError::CursorExpired => refusal(
+                Code::OutOfRange,
+                err.to_string(),
+                ErrorReason::CursorNotResumable,
+                &[],
+            ),
             DomainError::Entropy => {
                 tracing::error!("the OS random number generator failed");
                 Status::internal("internal error")
@@ -99,19 +107,38 @@ impl From<Violations> for Status {
     }
 }
 
-/// INVALID_ARGUMENT with one `BadRequest.FieldViolation` per problem.
+/// The longest status message an INVALID_ARGUMENT carries, in bytes. With at most
+/// [`MAX_REPORTED_VIOLATIONS`](crate::domain::text::MAX_REPORTED_VIOLATIONS) bounded field
+/// violations beside it, a refusal's `grpc-message` plus `grpc-status-details-bin` stay well under
+/// the 8 KiB of trailers common gRPC clients accept, whatever the request.
+pub const MAX_INVALID_MESSAGE_BYTES: usize = 512;
+
+/// The field a refusal names for the violations it counts but does not list.
+pub const OMITTED_VIOLATIONS_FIELD: &str = "(more)";
+
+/// INVALID_ARGUMENT with an `ErrorInfo` (reason INVALID_REQUEST, `metadata["violations"]` the total
+/// number found) and a `BadRequest` with one field violation per reported problem, plus one entry
+/// counting those not reported.
 pub fn invalid_argument(violations: &Violations) -> Status {
     let mut details = ErrorDetails::new();
+    details.set_error_info(
+        ErrorReason::InvalidRequest.reason(),
+        ERROR_DOMAIN,
+        HashMap::from([("violations".to_owned(), violations.total().to_string())]),
+    );
     let mut fields = Vec::new();
     for violation in violations.iter() {
         details.add_bad_request_violation(&violation.field, &violation.description);
         fields.push(format!("{}: {}", violation.field, violation.description));
     }
-    Status::with_error_details(
-        Code::InvalidArgument,
-        format!("invalid request: {}", fields.join("; ")),
-        details,
-    )
+    if violations.omitted() > 0 {
+        let more = format!("and {} more violations not listed", violations.omitted());
+        details.add_bad_request_violation(OMITTED_VIOLATIONS_FIELD, &more);
+        fields.push(more);
+    }
+    let mut message = format!("invalid request: {}", fields.join("; "));
+    truncate_at_char_boundary(&mut message, MAX_INVALID_MESSAGE_BYTES);
+    Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
 fn refusal(code: Code, message: String, reason: ErrorReason, metadata: &[(&str, &str)]) -> Status {
