@@ -53,6 +53,20 @@ pub enum Error {
     /// The calling service's role or products do not allow this call (`PERMISSION_DENIED`).
     #[error("the calling service is not allowed to make this call")]
     PermissionDenied,
+    /// The session token given as the owner is of a kind the page never shows (third-party app,
+    /// connected app, "Sign in with ChatGPT" for a third-party service, CLI), so it does not
+    /// prove the owner (`PERMISSION_DENIED`, reason `SUBJECT_NOT_OWNER_SESSION`). Use the
+    /// user's browser or first-party app session.
+    #[error("that session token does not prove the account's owner (not a first-party session)")]
+    NotOwnerSession,
+    /// A retried registration's token can no longer be returned: the server's token seal key
+    /// changed (`FAILED_PRECONDITION`, reason `SEALED_TOKEN_UNAVAILABLE`). The session named here
+    /// is unaffected; register again with a new request id.
+    #[error("the token of registration {session_id} can no longer be returned; register again")]
+    SealedTokenUnavailable {
+        /// The session the request id created (empty if the server did not say).
+        session_id: String,
+    },
     /// The user's session token is not valid: unknown, expired or revoked (`UNAUTHENTICATED`,
     /// reason `SESSION_NOT_VALID`). Sign the user out.
     #[error("the session token is not valid")]
@@ -187,6 +201,12 @@ impl From<Status> for Error {
                 ErrorReason::CursorNotResumable => return Self::CursorExpired,
                 // Not a cursor problem, whatever its code says: the caller built too big a request.
                 ErrorReason::RequestTooLarge => return Self::Other(status),
+                ErrorReason::SubjectNotOwnerSession => return Self::NotOwnerSession,
+                ErrorReason::SealedTokenUnavailable => {
+                    return Self::SealedTokenUnavailable {
+                        session_id: info.metadata.get("session_id").cloned().unwrap_or_default(),
+                    };
+                }
                 ErrorReason::Unspecified => {}
             }
         }

@@ -30,6 +30,7 @@ use crate::{
         session::Lifetimes,
         sessions::{SessionSettings, Sessions},
         subject::SubjectResolver,
+        token_seal::TokenSealer,
         trust::{TrustPolicy, TrustService},
     },
     enrich::GeoIp,
@@ -84,6 +85,9 @@ pub enum StartError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The token seal key could not be read or generated, or is missing where it is required.
+    #[error("{0}")]
+    SealKey(#[from] crate::seal_key::SealKeyError),
     /// The GeoIP database could not be opened.
     #[error("{0}")]
     GeoIp(#[from] crate::enrich::GeoIpError),
@@ -142,7 +146,8 @@ impl Services {
             feed_poll_interval: policy.revocation_poll_interval,
             sweep_batch: SWEEP_BATCH,
         };
-        let sessions = Sessions::new(store.clone(), clock.clone(), settings, geoip)
+        let sealer = TokenSealer::new(&crate::seal_key::load(&config)?);
+        let sessions = Sessions::new(store.clone(), clock.clone(), settings, geoip, sealer)
             .await
             .map_err(|source| StartError::Store {
                 url: config.database.url.redacted(),

@@ -135,6 +135,13 @@ pub struct SecurityConfig {
     #[arg(long = "request-timeout", env = "ACTIVE_SESSIONS_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
+    /// File holding the token seal key (64 hexadecimal characters, e.g. `openssl rand -hex 32`),
+    /// which encrypts the tokens kept for idempotent registration replays; never stored in the
+    /// database. Without it, SQLite generates `token-seal.key` beside the database file; a
+    /// PostgreSQL deployment with a callers file refuses to start.
+    #[arg(long = "token-seal-key-file", env = "ACTIVE_SESSIONS_TOKEN_SEAL_KEY_FILE")]
+    pub token_seal_key_file: Option<PathBuf>,
+
     /// PEM certificate chain: serve TLS with it (requires --tls-key).
     #[arg(
         long = "tls-cert",
@@ -168,6 +175,7 @@ impl Default for SecurityConfig {
             max_concurrent_calls: 1_024,
             max_message_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            token_seal_key_file: None,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,

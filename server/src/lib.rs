@@ -18,6 +18,7 @@ pub mod enrich;
 pub mod grpc;
 pub mod limits;
 pub mod oversize;
+pub mod seal_key;
 pub mod store;
 pub mod telemetry;
 

@@ -16,5 +16,6 @@ mod replicas;
 mod revocations;
 mod security;
 mod sessions;
+mod token_sealing;
 mod tokens;
 mod trusted_devices;

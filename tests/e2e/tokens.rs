@@ -39,7 +39,7 @@ e2e! {
         // No table holds the token or its secret bytes in clear.
         let sealed = stored_column(&app, "SELECT sealed_token FROM idempotency_records").await;
         let sealed: Vec<u8> = sealed[0].try_get("", "sealed_token").unwrap();
-        assert_eq!(sealed.len(), 32);
+        assert_eq!(sealed.len(), 12 + 32 + 16, "nonce, ciphertext and tag");
         assert!(!token.as_bytes().windows(8).any(|w| sealed.windows(8).any(|s| s == w)));
     }
 }

@@ -196,6 +196,7 @@ pub struct TestApp {
     services: Option<active_sessions_server::Services>,
     callers: Vec<TestCaller>,
     scratch: tempfile::TempDir,
+    keys: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -207,8 +208,16 @@ impl TestApp {
     /// As [`spawn`](Self::spawn), adjusting the configuration first.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let database = TestDatabase::create(backend).await?;
+        let keys = tempfile::tempdir().expect("key directory");
         let mut config = Config::new("127.0.0.1:0".parse().unwrap(), database.url());
         config.database.max_connections = 8;
+        // SQLite generates its token seal key beside the database file; PostgreSQL needs one
+        // given (as a production deployment would).
+        if backend == Backend::Postgres {
+            let path = keys.path().join("token-seal.key");
+            std::fs::write(&path, random_key_hex()).expect("write token seal key");
+            config.security.token_seal_key_file = Some(path);
+        }
         config.geoip_database =
             Some(concat!(env!("CARGO_MANIFEST_DIR"), "/data/GeoIP2-City-Test.mmdb").into());
         adjust(&mut config);
@@ -225,6 +234,7 @@ impl TestApp {
             services: None,
             callers: Vec::new(),
             scratch: tempfile::tempdir().expect("scratch directory"),
+            keys,
         };
         app.start().await;
         Some(app)
@@ -247,6 +257,7 @@ impl TestApp {
             services: None,
             callers: self.callers.clone(),
             scratch: tempfile::tempdir().expect("scratch directory"),
+            keys: tempfile::tempdir().expect("key directory"),
         };
         replica.config.listen = "127.0.0.1:0".parse().unwrap();
         replica.start().await;
@@ -322,9 +333,33 @@ impl TestApp {
 
     /// Stops the server and starts a new one on the same database (and clock).
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// As [`restart`](Self::restart), adjusting the configuration first.
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) {
         self.stop_server().await;
         self.config.listen = "127.0.0.1:0".parse().unwrap();
+        adjust(&mut self.config);
         self.start().await;
+    }
+
+    /// Asks the server to shut down and waits for it to stop; returns how long it took.
+    pub async fn shut_down(&mut self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        self.stop_server().await;
+        started.elapsed()
+    }
+
+    /// Starts the server again after [`shut_down`](Self::shut_down).
+    pub async fn start_again(&mut self) {
+        self.config.listen = "127.0.0.1:0".parse().unwrap();
+        self.start().await;
+    }
+
+    /// A directory that lives as long as this test app, for key files a test writes.
+    pub fn key_dir(&self) -> &std::path::Path {
+        self.keys.path()
     }
 
     async fn stop_server(&mut self) {
@@ -456,6 +491,13 @@ impl TestApp {
             .into_inner()
             .valid
     }
+}
+
+/// 32 random bytes as 64 hexadecimal characters: a token seal key file's content.
+pub fn random_key_hex() -> String {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("random key");
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A `Subject` naming the owner by session token.

@@ -1,7 +1,7 @@
 //! The domain's error type: every way a command can be refused, in terms a caller can act on.
 //! The gRPC layer maps each variant to exactly one status code with rich details.
 
-use super::{account::SsoProtocol, text::Violations};
+use super::{account::SsoProtocol, ids::SessionId, text::Violations};
 use crate::store::StoreError;
 
 /// Why a command was refused or failed.
@@ -29,6 +29,20 @@ pub enum DomainError {
     /// The registration request id was used before with a different request.
     #[error("request_id was already used for a different registration")]
     RequestIdReused,
+    /// A retried registration's token no longer opens under the token seal key (rotated or
+    /// lost); the session it created is unaffected.
+    #[error(
+        "this registration's token can no longer be returned (the token seal key changed); \
+         the session is unaffected: register again with a new request_id"
+    )]
+    SealedTokenUnavailable(SessionId),
+    /// The session token given as the subject is of a hidden kind, which does not prove the
+    /// account's owner.
+    #[error(
+        "only a browser or first-party app session proves the account's owner; this token is \
+         of a kind the Active sessions page never shows"
+    )]
+    NotOwnerSession,
     /// The page token was altered or issued for another account or query.
     #[error("page_token is not valid for this request")]
     PageTokenInvalid,

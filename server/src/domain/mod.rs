@@ -14,6 +14,7 @@ pub mod sessions;
 pub mod subject;
 pub mod text;
 pub mod token;
+pub mod token_seal;
 pub mod trust;
 
 pub use error::DomainError;

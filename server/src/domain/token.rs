@@ -38,6 +38,12 @@ pub enum MalformedToken {
 #[error("the operating system's random number generator failed: {0}")]
 pub struct EntropyError(String);
 
+impl EntropyError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
 impl SessionToken {
     /// A fresh token from the OS's CSPRNG.
     pub fn mint() -> Result<Self, EntropyError> {

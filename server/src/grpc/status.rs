@@ -58,6 +58,18 @@ impl From<DomainError> for Status {
                 ErrorReason::RequestIdReused,
                 &[],
             ),
+            DomainError::SealedTokenUnavailable(session_id) => refusal(
+                Code::FailedPrecondition,
+                err.to_string(),
+                ErrorReason::SealedTokenUnavailable,
+                &[("session_id", &session_id.to_string())],
+            ),
+            DomainError::NotOwnerSession => refusal(
+                Code::PermissionDenied,
+                err.to_string(),
+                ErrorReason::SubjectNotOwnerSession,
+                &[],
+            ),
             DomainError::PageTokenInvalid => {
                 let mut details = ErrorDetails::new();
                 details

@@ -12,8 +12,8 @@ pub struct IdempotencyRecord {
     pub request_hash: [u8; 32],
     /// The session it created.
     pub session_id: SessionId,
-    /// The session token's secret, sealed (see `domain::registration`).
-    pub sealed_token: [u8; 32],
+    /// The session token, sealed (see `domain::token_seal`); empty once invalidated.
+    pub sealed_token: Vec<u8>,
     /// When it may be forgotten.
     pub expires_at: Timestamp,
 }
@@ -52,11 +52,7 @@ pub async fn find(
             .try_into()
             .map_err(|_| corrupt("request_hash"))?,
         session_id: SessionId::parse(&model.session_id).map_err(|_| corrupt("session_id"))?,
-        sealed_token: model
-            .sealed_token
-            .as_slice()
-            .try_into()
-            .map_err(|_| corrupt("sealed_token"))?,
+        sealed_token: model.sealed_token,
         expires_at: Timestamp::from_micros(model.expires_at),
     }))
 }
@@ -81,7 +77,7 @@ pub async fn insert(
         request_id: Set(request_id.to_owned()),
         request_hash: Set(record.request_hash.to_vec()),
         session_id: Set(record.session_id.to_string()),
-        sealed_token: Set(record.sealed_token.to_vec()),
+        sealed_token: Set(record.sealed_token.clone()),
         created_at: Set(now.as_micros()),
         expires_at: Set(record.expires_at.as_micros()),
     })

@@ -200,6 +200,13 @@ impl Store {
     }
 }
 
+/// The file a SQLite URL names; `None` for an in-memory database or a URL that does not parse.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (path != Path::new(":memory:") && !url.contains("mode=memory")).then(|| path.to_owned())
+}
+
 /// Makes sure a SQLite URL creates its file (`mode=rwc`) and that the file's directory exists.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)

@@ -1,6 +1,7 @@
-//! Server-wide keys kept in `server_settings`, so that every replica signs page tokens and seals
-//! idempotent replies with the same key without any configuration. The first replica to start
-//! generates each key; the others read the winner's.
+//! Server-wide keys kept in `server_settings`, so that every replica signs page tokens with the
+//! same key without any configuration. The first replica to start generates each key; the others
+//! read the winner's. Only keys whose disclosure reveals no secret belong here (a page token key
+//! lets one forge a page position, nothing more); the token seal key never does (`seal_key`).
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 

@@ -31,6 +31,7 @@ use super::{
     page_token::PageTokens,
     session::Lifetimes,
     subject::{Owner, Subject, SubjectResolver},
+    token_seal::TokenSealer,
 };
 use crate::{
     clock::Clock,
@@ -71,7 +72,7 @@ struct Inner {
     geoip: Option<GeoIp>,
     subjects: SubjectResolver,
     page_tokens: PageTokens,
-    seal_key: [u8; 32],
+    sealer: TokenSealer,
     cache: ValidationCache,
     activity: ActivityBuffer,
     feed: RevocationFeed,
@@ -79,23 +80,24 @@ struct Inner {
 }
 
 impl Sessions {
-    /// Builds the service, reading (or creating) the keys every replica shares.
+    /// Builds the service, reading (or creating) the page token key every replica shares.
+    /// `sealer` holds the token seal key, which never enters the database.
     pub async fn new(
         store: Store,
         clock: Arc<dyn Clock>,
         settings: SessionSettings,
         geoip: Option<GeoIp>,
+        sealer: TokenSealer,
     ) -> Result<Self, StoreError> {
         let now = clock.now();
         let page_key = settings::key(store.reader(), "page_token_key", now).await?;
-        let seal_key = settings::key(store.reader(), "idempotency_seal_key", now).await?;
         let feed = RevocationFeed::start(&store).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 subjects: SubjectResolver::new(store.clone(), clock.clone(), settings.lifetimes),
                 cache: ValidationCache::new(settings.cache_entries, settings.cache_max_age),
                 page_tokens: PageTokens::new(page_key),
-                seal_key,
+                sealer,
                 activity: ActivityBuffer::default(),
                 feed,
                 sweep_wake: tokio::sync::Notify::new(),

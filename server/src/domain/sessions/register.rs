@@ -1,12 +1,13 @@
 //! RegisterSession: a product records a sign-in. The server mints the id and the token, reads
 //! the user agent and the IP's approximate location, and stores the session, its sign-in event
 //! and (with a request id) an idempotency record in one transaction. A retry with the same
-//! request id and request returns the same session and token; the token travels sealed in the
-//! idempotency record, never in clear.
+//! request id and request returns the same session and token; the token is kept in the
+//! idempotency record encrypted under the token seal key, which is not in the database
+//! (`domain::token_seal`). A replay whose record no longer opens (the key changed) is refused
+//! with SEALED_TOKEN_UNAVAILABLE; the session is untouched.
 
 use std::{net::IpAddr, time::Duration};
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::Sessions;
@@ -18,6 +19,7 @@ use crate::{
         session::{AuthMethod, ClientKind, Product, Session, SessionStatus},
         text::Violations,
         token::SessionToken,
+        token_seal::SealBinding,
     },
     enrich::parse_user_agent,
     store::{
@@ -162,10 +164,19 @@ impl Sessions {
             let session = sessions::find(&*txn, record.session_id)
                 .await?
                 .ok_or_else(|| StoreError::corrupt("idempotency_records", "session missing"))?;
-            let token = SessionToken::from_secret(xor(
-                &record.sealed_token,
-                &self.seal_stream(scope, request_id),
-            ));
+            let binding = SealBinding {
+                scope,
+                request_id: request_id.as_str(),
+                account_id: &session.account_id,
+                session_id: session.session_id,
+            };
+            let Some(token) = self.inner.sealer.open(&binding, &record.sealed_token) else {
+                tracing::warn!(
+                    session_id = %session.session_id,
+                    "a registration replay's token does not open under the token seal key"
+                );
+                return Err(DomainError::SealedTokenUnavailable(session.session_id));
+            };
             return Ok(Registered {
                 session,
                 token,
@@ -209,10 +220,21 @@ impl Sessions {
         };
         sessions::insert(&*txn, &session, &token.hash()).await?;
         if let Some(request_id) = &request.request_id {
+            let binding = SealBinding {
+                scope,
+                request_id: request_id.as_str(),
+                account_id: &session.account_id,
+                session_id: session.session_id,
+            };
+            let sealed_token = self
+                .inner
+                .sealer
+                .seal(&binding, &token)
+                .map_err(|_| DomainError::Entropy)?;
             let record = IdempotencyRecord {
                 request_hash: fingerprint,
                 session_id: session.session_id,
-                sealed_token: xor(token.secret(), &self.seal_stream(scope, request_id)),
+                sealed_token,
                 expires_at: now.plus(self.inner.settings.request_id_retention),
             };
             idempotency::insert(&*txn, scope, request_id.as_str(), &record, now).await?;
@@ -248,23 +270,6 @@ impl Sessions {
             replayed: false,
         })
     }
-
-    /// The key stream that seals a token in the idempotency record of `(scope, request_id)`:
-    /// HMAC-SHA256 under the server's sealing key. Each record key is used once, so XOR with it
-    /// is a one-time pad.
-    fn seal_stream(&self, scope: &str, request_id: &RequestId) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.seal_key)
-            .unwrap_or_else(|_| Hmac::<Sha256>::new(&Default::default()));
-        mac.update(b"active-sessions idempotency seal\0");
-        mac.update(&(scope.len() as u64).to_be_bytes());
-        mac.update(scope.as_bytes());
-        mac.update(request_id.as_str().as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-}
-
-fn xor(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
-    std::array::from_fn(|i| a[i] ^ b[i])
 }
 
 /// How often expired request ids are forgotten.

@@ -1,8 +1,7 @@
 //! Idempotency records for RegisterSession: (caller scope, request id) -> the session it created.
 //!
-//! `sealed_token` holds the session token XORed with a key stream derived from the server's
-//! sealing key and the record's own key, so a retried registration can return the same token
-//! while the table alone never reveals it.
+//! `sealed_token` holds the session token sealed for a retried registration; since
+//! `m20261130_000010` it is encrypted under a key kept outside the database (`seal_key`).
 
 use sea_orm_migration::{prelude::*, schema::*};
 

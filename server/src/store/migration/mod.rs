@@ -14,6 +14,7 @@ mod m20261127_000004_create_revocations;
 mod m20261127_000005_create_security_events;
 mod m20261127_000006_create_idempotency_records;
 mod m20261127_000007_create_server_settings;
+mod m20261130_000010_retire_idempotency_seal_key;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_create_security_events::Migration),
             Box::new(m20261127_000006_create_idempotency_records::Migration),
             Box::new(m20261127_000007_create_server_settings::Migration),
+            Box::new(m20261130_000010_retire_idempotency_seal_key::Migration),
         ]
     }
 }
