@@ -11,10 +11,11 @@ use tonic::Status;
 
 use crate::Error;
 
-/// How the typed clients retry idempotent calls (validation, listings, checks, reads, and
-/// registration with its request id) when the server is unavailable, overloaded or rate
-/// limiting. Calls that change state without an idempotency key (touch, log-outs, trust changes)
-/// are never retried: they make one attempt and report the error.
+/// How the typed clients retry idempotent calls (validation, listings, checks, reads,
+/// registration with its request id, and removing a device's trust without logging out its
+/// sessions) when the server is unavailable, overloaded or rate limiting. Calls that change
+/// state without an idempotency key (touch, log-outs, trusting a device) are never retried: they
+/// make one attempt and report the error.
 ///
 /// Between attempts the client sleeps a random time up to `base_backoff * 2^(attempt-1)`
 /// (capped at `max_backoff`), and at least as long as the server's `RetryInfo` asks. Every

@@ -211,8 +211,11 @@ impl TrustedDeviceClient {
     }
 
     /// Removes a device from trusted devices, with `log_out_sessions` also logging out its
-    /// sessions in the same transaction (never retried). Removing an untrusted device succeeds
-    /// and changes nothing.
+    /// sessions in the same transaction. Removing a device of the account that is not trusted
+    /// (never, or already removed) succeeds with `removed = false` and changes nothing, so a
+    /// removal alone is retried like any idempotent call (a retry after a lost response
+    /// answers `removed = false`); with `log_out_sessions` it is never retried, as log-outs are
+    /// not.
     pub async fn remove(
         &self,
         owner: Owner,
@@ -224,7 +227,12 @@ impl TrustedDeviceClient {
             device_id: device_id.to_owned(),
             log_out_sessions,
         };
-        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
+        let idempotency = if log_out_sessions {
+            Idempotency::Once
+        } else {
+            Idempotency::Idempotent
+        };
+        let response = retry::run(&self.retry, idempotency, |timeout| {
             let mut client = self.inner.clone();
             let request = request(message.clone(), timeout);
             async move { client.remove_trusted_device(request).await }

@@ -1,8 +1,11 @@
 //! The authorization matrix: every RPC, called by every role (a product backend of the
 //! target's product and of another product, the settings backend, the identity system, an
 //! operator, and no credential at all), against the caller's own account and another account,
-//! on the real server over real gRPC. The observed table must equal the expected one, and
-//! docs/authorization.md must show it (run with UPDATE_AUTHORIZATION_DOC=1 to rewrite it).
+//! on the real server over real gRPC. Owner-facing calls are also made against an account linked
+//! to organisation SSO (operators may act on it: break-glass; the settings role may not) and with
+//! the caller's own token of a hidden kind (a CLI session, which does not prove the owner). The
+//! observed table must equal the expected one, and docs/authorization.md must show it (run with
+//! UPDATE_AUTHORIZATION_DOC=1 to rewrite it).
 
 use active_sessions_client::Connection;
 use active_sessions_e2e::{Backend, SignIn, TestApp, TestCaller, by_account, by_token, e2e, pb};
@@ -19,7 +22,33 @@ const ROLES: [&str; 6] = [
     "operator",
 ];
 
-/// What the test fixture holds: two accounts, sessions, a revocation and a trusted device each.
+/// Which account a row is about, and how the settings caller presents its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Alice, through her browser session's token.
+    Own,
+    /// Bob: another account.
+    Other,
+    /// Carol, whose account is linked to organisation SSO.
+    SsoLinked,
+    /// Alice, through the token of her CLI session (a hidden kind).
+    HiddenToken,
+}
+
+impl Target {
+    fn parse(label: &str) -> Self {
+        match label {
+            "own" => Self::Own,
+            "other" => Self::Other,
+            "SSO-linked" => Self::SsoLinked,
+            "own, CLI token" => Self::HiddenToken,
+            other => panic!("no target {other}"),
+        }
+    }
+}
+
+/// What the test fixture holds: three accounts (carol's linked to SSO), sessions, a revocation
+/// and a trusted device each, and a CLI session of alice's.
 struct Fixture {
     alice_token: String,
     /// Another of alice's sessions (not the one whose token the settings caller presents).
@@ -28,6 +57,10 @@ struct Fixture {
     bob_token: String,
     bob_session: String,
     bob_revocation: String,
+    carol_token: String,
+    carol_session: String,
+    carol_revocation: String,
+    alice_cli_token: String,
 }
 
 async fn fixture(operator: &Connection) -> Fixture {
@@ -39,9 +72,23 @@ async fn fixture(operator: &Connection) -> Fixture {
     };
     let alice = register("alice", "alice_laptop").await;
     let bob = register("bob", "bob_laptop").await;
+    let carol = register("carol", "carol_laptop").await;
     let alice_phone = register("alice", "alice_phone").await;
+    let carol_phone = register("carol", "carol_phone").await;
     register("alice", "alice_old").await;
     register("bob", "bob_old").await;
+    register("carol", "carol_old").await;
+    let alice_cli = {
+        let request = SignIn::browser("alice", "alice_terminal")
+            .kind(pb::ClientKind::Cli)
+            .request();
+        sessions
+            .clone()
+            .register_session(request)
+            .await
+            .unwrap()
+            .into_inner()
+    };
     let revoke_old = |account: &'static str, device: &'static str| {
         let mut client = sessions.clone();
         async move {
@@ -61,8 +108,13 @@ async fn fixture(operator: &Connection) -> Fixture {
     };
     let alice_revocation = revoke_old("alice", "alice_old").await;
     let bob_revocation = revoke_old("bob", "bob_old").await;
+    let carol_revocation = revoke_old("carol", "carol_old").await;
     let mut trust = operator.trusted_device_service();
-    for (account, device) in [("alice", "alice_laptop"), ("bob", "bob_laptop")] {
+    for (account, device) in [
+        ("alice", "alice_laptop"),
+        ("bob", "bob_laptop"),
+        ("carol", "carol_laptop"),
+    ] {
         trust
             .trust_device(pb::TrustDeviceRequest {
                 account_id: account.into(),
@@ -74,7 +126,20 @@ async fn fixture(operator: &Connection) -> Fixture {
             .await
             .unwrap();
     }
+    operator
+        .account_eligibility()
+        .set_sso_link(pb::SetSsoLinkRequest {
+            account_id: "carol".into(),
+            protocol: pb::SsoProtocol::Saml as i32,
+            organization_id: "org".into(),
+        })
+        .await
+        .unwrap();
     Fixture {
+        carol_token: carol.session_token,
+        carol_session: carol_phone.session.unwrap().session_id,
+        carol_revocation,
+        alice_cli_token: alice_cli.session_token,
         alice_token: alice.session_token,
         alice_phone_session: alice_phone.session.unwrap().session_id,
         alice_revocation,
@@ -102,47 +167,53 @@ fn outcome<T>(result: Result<tonic::Response<T>, tonic::Status>) -> String {
     }
 }
 
-/// Calls `rpc` as the caller on `conn`, against alice (`other_account = false`) or bob. The
-/// settings caller acts through alice's token; every other caller names accounts by id.
-async fn call(
-    rpc: &str,
-    conn: &Connection,
-    settings: bool,
-    other_account: bool,
-    f: &Fixture,
-) -> String {
+/// Calls `rpc` as the caller on `conn`, against the target's account. The settings caller acts
+/// through alice's token (carol's for the SSO-linked account, alice's CLI token for the hidden
+/// kind); every other caller names accounts by id.
+async fn call(rpc: &str, conn: &Connection, settings: bool, target: Target, f: &Fixture) -> String {
     let mut sessions = conn.session_service();
     let mut trust = conn.trusted_device_service();
     let mut eligibility = conn.account_eligibility();
     // `session` is the target of RevokeSession: for alice, not the session whose token the
     // settings caller presents (that one is the current session, refused with CURRENT_SESSION).
-    let (account, token, session, revocation, device) = if other_account {
-        (
+    let (account, token, session, revocation, device) = match target {
+        Target::Other => (
             "bob",
             &f.bob_token,
             &f.bob_session,
             &f.bob_revocation,
             "bob_laptop",
-        )
-    } else {
-        (
+        ),
+        Target::SsoLinked => (
+            "carol",
+            &f.carol_token,
+            &f.carol_session,
+            &f.carol_revocation,
+            "carol_laptop",
+        ),
+        Target::Own | Target::HiddenToken => (
             "alice",
             &f.alice_token,
             &f.alice_phone_session,
             &f.alice_revocation,
             "alice_laptop",
-        )
+        ),
+    };
+    let settings_token = match target {
+        Target::SsoLinked => &f.carol_token,
+        Target::HiddenToken => &f.alice_cli_token,
+        Target::Own | Target::Other => &f.alice_token,
     };
     // Calls that take a subject: the settings caller presents alice's token and names the
     // target (a session, revocation or device) of the row's account; calls whose only target is
     // the subject name the other account by id, which the settings role may not do.
-    let owner = if settings {
-        by_token(&f.alice_token)
-    } else {
-        by_account("alice")
+    let owner = match (settings, target) {
+        (true, _) => by_token(settings_token),
+        (false, Target::SsoLinked) => by_account("carol"),
+        (false, _) => by_account("alice"),
     };
-    let whole_account = if settings && !other_account {
-        by_token(&f.alice_token)
+    let whole_account = if settings && target != Target::Other {
+        by_token(settings_token)
     } else {
         by_account(account)
     };
@@ -434,6 +505,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
         ],
     ),
     (
+        "ListActiveSessions",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "FAILED_PRECONDITION",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "ListActiveSessions",
+        "own, CLI token",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
         "RevokeSession",
         "own",
         [
@@ -458,6 +553,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
         ],
     ),
     (
+        "RevokeSession",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "FAILED_PRECONDITION",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "RevokeSession",
+        "own, CLI token",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
         "RevokeAllSessions",
         "own",
         [
@@ -472,6 +591,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     (
         "RevokeAllSessions",
         "other",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "RevokeAllSessions",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "FAILED_PRECONDITION",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "RevokeAllSessions",
+        "own, CLI token",
         [
             "UNAUTHENTICATED",
             "PERMISSION_DENIED",
@@ -506,6 +649,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
         ],
     ),
     (
+        "GetRevocation",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "FAILED_PRECONDITION",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "GetRevocation",
+        "own, CLI token",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
         "ListSecurityEvents",
         "own",
         [
@@ -520,6 +687,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     (
         "ListSecurityEvents",
         "other",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "ListSecurityEvents",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "FAILED_PRECONDITION",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "ListSecurityEvents",
+        "own, CLI token",
         [
             "UNAUTHENTICATED",
             "PERMISSION_DENIED",
@@ -602,6 +793,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
         ],
     ),
     (
+        "ListTrustedDevices",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "FAILED_PRECONDITION",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "ListTrustedDevices",
+        "own, CLI token",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
         "RemoveTrustedDevice",
         "own",
         [
@@ -626,6 +841,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
         ],
     ),
     (
+        "RemoveTrustedDevice",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "FAILED_PRECONDITION",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "RemoveTrustedDevice",
+        "own, CLI token",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
         "CheckEligibility",
         "own",
         [
@@ -640,6 +879,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     (
         "CheckEligibility",
         "other",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "OK",
+        ],
+    ),
+    (
+        "CheckEligibility",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "OK",
+            "OK",
+        ],
+    ),
+    (
+        "CheckEligibility",
+        "own, CLI token",
         [
             "UNAUTHENTICATED",
             "PERMISSION_DENIED",
@@ -769,7 +1032,7 @@ async fn run_matrix(backend: Backend) {
                     rpc,
                     connection,
                     ROLES[i] == "settings",
-                    *account == "other",
+                    Target::parse(account),
                     &fixture,
                 )
                 .await,
@@ -810,6 +1073,21 @@ async fn run_matrix(backend: Backend) {
             .iter()
             .any(|e| e.r#type() == pb::SecurityEventType::LogOut && e.actor == "operator:operator")
     );
+
+    // Break-glass on the SSO-linked account is recorded too.
+    let carol_history = operator
+        .session_service()
+        .list_security_events(pb::ListSecurityEventsRequest {
+            subject: Some(by_account("carol")),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(carol_history.iter().any(|e| {
+        e.r#type() == pb::SecurityEventType::DeviceTrustRemoved && e.actor == "operator:operator"
+    }));
 
     let doc = std::fs::read_to_string(DOC).unwrap_or_default();
     if std::env::var("UPDATE_AUTHORIZATION_DOC").is_ok() {

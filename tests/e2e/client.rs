@@ -272,7 +272,7 @@ e2e! {
         let err = sessions.list_rows(Owner::token(&sso_token), ListOptions::new()).await.unwrap_err();
         assert!(matches!(err, Error::SsoLinked { protocol: SsoProtocol::Saml }), "{err:?}");
         eligibility.set_sso_link("acct-sso", SsoProtocol::Oidc, "org-1").await.unwrap();
-        let err = sessions.revoke_all(Owner::account("acct-sso"), RevokeAllOptions::confirmed()).await.unwrap_err();
+        let err = sessions.revoke_all(Owner::token(&sso_token), RevokeAllOptions::confirmed()).await.unwrap_err();
         assert!(matches!(err, Error::SsoLinked { protocol: SsoProtocol::Oidc }), "{err:?}");
         assert!(!eligibility.check(Owner::account("acct-sso")).await.unwrap().eligible);
 

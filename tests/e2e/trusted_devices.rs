@@ -227,7 +227,7 @@ e2e! {
             .await
             .unwrap_err();
         assert_status(&list, Code::FailedPrecondition, Some("ACCOUNT_SSO_LINKED"));
-        let removal = app.trusted_devices().remove_trusted_device(remove(by_account("acct"), "laptop", true)).await.unwrap_err();
+        let removal = app.trusted_devices().remove_trusted_device(remove(by_token(&token), "laptop", true)).await.unwrap_err();
         assert_status(&removal, Code::FailedPrecondition, Some("ACCOUNT_SSO_LINKED"));
         // Products still trust and check devices for such accounts: their users still sign in.
         assert!(app.is_trusted("acct", "laptop").await);

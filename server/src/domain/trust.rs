@@ -272,8 +272,10 @@ impl TrustService {
     }
 
     /// Removes a device's trust, optionally logging out its sessions in the same transaction.
-    /// A device the account has never used nor trusted is NOT_FOUND; one it has used but does
-    /// not trust is removed without changing anything.
+    /// Idempotent: a device of the account that is not trusted (never, expired, or already
+    /// removed) succeeds with `removed = false` and changes nothing, so a retry after a lost
+    /// response succeeds. A device id the account has never used, trusted nor had removed is
+    /// NOT_FOUND, exactly like another account's device.
     pub async fn remove(
         &self,
         subject: &Subject,
@@ -289,7 +291,10 @@ impl TrustService {
         let now = self.clock.now();
         let record = trusted_devices::find(&*txn, &owner.account_id, device_id).await?;
         let used = sessions::visible_on_device(&*txn, &owner.account_id, device_id).await?;
-        if record.is_none() && used.is_empty() {
+        if record.is_none()
+            && used.is_empty()
+            && !security_events::mentions_device(&*txn, &owner.account_id, device_id).await?
+        {
             return Err(DomainError::NotFound("trusted device"));
         }
         let in_force = record

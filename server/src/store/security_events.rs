@@ -116,3 +116,19 @@ fn into_domain(model: security_event::Model) -> Result<SecurityEvent, StoreError
         session_count: model.session_count,
     })
 }
+
+/// Whether the account's history mentions the device: it was trusted, or had trust removed, at
+/// some point (so RemoveTrustedDevice knows it even after its trust record is gone).
+#[tracing::instrument(name = "db.security_events.mentions_device", skip_all, fields(otel.kind = "client"))]
+pub async fn mentions_device(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    device_id: &DeviceId,
+) -> Result<bool, StoreError> {
+    Ok(security_event::Entity::find()
+        .filter(security_event::Column::AccountId.eq(account_id.as_str()))
+        .filter(security_event::Column::DeviceId.eq(device_id.as_str()))
+        .one(conn)
+        .await?
+        .is_some())
+}

@@ -126,10 +126,15 @@ impl Sessions {
         self.inner.cache.stats()
     }
 
-    /// Resolves an owner-facing subject and refuses accounts linked to organisation SSO.
+    /// Resolves an owner-facing subject and refuses accounts linked to organisation SSO when the
+    /// owner acts through a session token (S7). An account named by id is an operator's
+    /// break-glass (only operators may name accounts: `Caller::authorize_owner_call`), allowed
+    /// on any account and recorded in its history as the operator.
     pub(crate) async fn eligible_owner(&self, subject: &Subject) -> Result<Owner, DomainError> {
         let owner = self.inner.subjects.resolve(subject).await?;
-        EligibilityService::ensure_eligible(owner.account.as_ref())?;
+        if matches!(subject, Subject::SessionToken(_)) {
+            EligibilityService::ensure_eligible(owner.account.as_ref())?;
+        }
         Ok(owner)
     }
 

@@ -98,14 +98,13 @@ impl Sessions {
                 revocation: None,
             });
         }
-        let current_targeted = match (target, owner.current_session) {
-            (_, None) => false,
-            (RevokeTarget::Session(id), Some(current)) => *id == current,
-            (RevokeTarget::Device(_), Some(current)) => {
-                active.iter().any(|s| s.session_id == current)
-            }
-        };
-        if current_targeted {
+        // The current row is one row (S8): every session on the current session's device
+        // belongs to it, whichever product, and whether named by device or by session id.
+        let current_row = owner
+            .current_device
+            .as_ref()
+            .is_some_and(|current| active.iter().any(|s| &s.device_id == current));
+        if current_row {
             return Err(DomainError::CurrentSession);
         }
         if active
