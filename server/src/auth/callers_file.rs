@@ -1,7 +1,9 @@
 //! The callers file: a TOML list of calling services with their roles, products and
 //! credentials, re-read on SIGHUP. A file that does not parse, or names an unknown role or
-//! product, or lists a caller without a credential, is refused with the line at fault, at start
-//! and on reload; a bad reload keeps the callers already loaded.
+//! product, or lists a caller without a credential (or with the SHA-256 of the empty token), is
+//! refused with the line at fault, at start and on reload; a bad reload keeps the callers
+//! already loaded. A reload takes effect at once, also on revocation streams already open
+//! (`auth::revalidate`).
 //!
 //! ```toml
 //! [[callers]]
@@ -17,7 +19,7 @@ use std::{
     collections::HashSet,
     ops::Range,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::Arc,
 };
 
 use serde::Deserialize;
@@ -77,11 +79,18 @@ impl Callers {
     /// The caller whose token this is. Every entry is compared, in constant time, so the time
     /// taken says nothing about which entry (if any) matched.
     pub fn by_token(&self, token: &str) -> Option<Arc<Caller>> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if token.is_empty() {
+            return None;
+        }
+        self.by_token_digest(&Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The caller whose token has this SHA-256 (compared in constant time, as [`by_token`](Self::by_token)).
+    pub fn by_token_digest(&self, digest: &[u8; 32]) -> Option<Arc<Caller>> {
         let mut found = None;
         for entry in &self.entries {
             if let Some(expected) = &entry.token_sha256
-                && bool::from(expected.ct_eq(&digest))
+                && bool::from(expected.ct_eq(digest))
             {
                 found = Some(entry.caller.clone());
             }
@@ -189,6 +198,14 @@ impl Callers {
                         })
                 })
                 .transpose()?;
+            if let (Some(hash), Some(digest)) = (&caller.token_sha256, &token_sha256)
+                && *digest == <[u8; 32]>::from(Sha256::digest(b""))
+            {
+                return Err(fail(
+                    Some(hash.span()),
+                    format!("caller {name:?}: token_sha256 is the SHA-256 of the empty token"),
+                ));
+            }
             let certificate_subject = caller.client_certificate_subject.map(Spanned::into_inner);
             if token_sha256.is_none() && certificate_subject.is_none() {
                 return Err(fail(
@@ -215,12 +232,12 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// The callers in force, replaced whole on reload.
+/// The callers in force, replaced whole on reload; subscribers hear of every reload.
 #[derive(Debug)]
 pub struct CallerRegistry {
     path: PathBuf,
     default_rate: Option<u32>,
-    current: RwLock<Arc<Callers>>,
+    current: tokio::sync::watch::Sender<Arc<Callers>>,
 }
 
 impl CallerRegistry {
@@ -230,26 +247,25 @@ impl CallerRegistry {
         Ok(Self {
             path: path.to_owned(),
             default_rate,
-            current: RwLock::new(Arc::new(callers)),
+            current: tokio::sync::watch::Sender::new(Arc::new(callers)),
         })
     }
 
     /// The callers in force.
     pub fn current(&self) -> Arc<Callers> {
-        self.current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.current.borrow().clone()
+    }
+
+    /// Hears of every reload (the callers then in force).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Callers>> {
+        self.current.subscribe()
     }
 
     /// Re-reads the file. On error the callers already loaded stay in force.
     pub fn reload(&self) -> Result<usize, CallersFileError> {
         let callers = read(&self.path, self.default_rate)?;
         let count = callers.len();
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(callers);
+        self.current.send_replace(Arc::new(callers));
         Ok(count)
     }
 
@@ -314,6 +330,12 @@ mod tests {
                 "[[callers]]\nname = \"a\"\nroles = [\"identity\"]\n",
                 1,
                 "needs token_sha256",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nroles = [\"identity\"]\n\
+                 token_sha256 = \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"\n",
+                4,
+                "empty token",
             ),
             ("[[callers]]\nname = \"a\"\nroles = [\"identity\"\n", 3, ""),
             (

@@ -8,7 +8,7 @@ use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
 use tonic::{Code, Request, Status, service::Interceptor};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Caller, CallerRegistry};
+use super::{Caller, CallerRegistry, revalidate::Authentication};
 
 /// Identifies callers. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -25,9 +25,9 @@ impl Authenticator {
         Self::Local(Arc::new(Caller::local()))
     }
 
-    fn identify<T>(&self, request: &Request<T>) -> Result<Arc<Caller>, Status> {
+    fn identify<T>(&self, request: &Request<T>) -> Result<(Arc<Caller>, Authentication), Status> {
         let registry = match self {
-            Self::Local(caller) => return Ok(caller.clone()),
+            Self::Local(caller) => return Ok((caller.clone(), Authentication::local())),
             Self::Enforced(registry) => registry,
         };
         let callers = registry.current();
@@ -36,17 +36,21 @@ impl Authenticator {
                 .to_str()
                 .ok()
                 .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|token| !token.is_empty())
                 .ok_or_else(|| {
                     unauthenticated("the authorization metadata must be \"Bearer <token>\"")
                 })?;
-            return callers
-                .by_token(token.trim())
-                .ok_or_else(|| unauthenticated("unknown bearer token"));
+            let caller = callers
+                .by_token(token)
+                .ok_or_else(|| unauthenticated("unknown bearer token"))?;
+            return Ok((caller, Authentication::token(registry, token)));
         }
         if let Some(subject) = certificate_subject(request) {
-            return callers
+            let caller = callers
                 .by_certificate_subject(&subject)
-                .ok_or_else(|| unauthenticated("no caller has this client certificate"));
+                .ok_or_else(|| unauthenticated("no caller has this client certificate"))?;
+            return Ok((caller, Authentication::certificate(registry, subject)));
         }
         Err(unauthenticated(
             "no credential: send \"authorization: Bearer <token>\" or a client certificate",
@@ -56,7 +60,7 @@ impl Authenticator {
 
 impl Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let caller = self.identify(&request)?;
+        let (caller, authentication) = self.identify(&request)?;
         if let Err(wait) = caller.take_rate_limit() {
             tracing::debug!(caller = caller.name(), "rate limited");
             let mut details = ErrorDetails::with_retry_info(Some(wait));
@@ -72,6 +76,7 @@ impl Interceptor for Authenticator {
             ));
         }
         request.extensions_mut().insert(caller);
+        request.extensions_mut().insert(authentication);
         Ok(request)
     }
 }
@@ -84,7 +89,7 @@ fn certificate_subject<T>(request: &Request<T>) -> Option<String> {
     Some(parsed.subject().to_string())
 }
 
-fn unauthenticated(message: &str) -> Status {
+pub(super) fn unauthenticated(message: &str) -> Status {
     let details = ErrorDetails::with_error_info(
         ErrorReason::CallerUnauthenticated.reason(),
         ERROR_DOMAIN,

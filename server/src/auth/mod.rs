@@ -8,7 +8,9 @@
 mod caller;
 mod callers_file;
 mod interceptor;
+mod revalidate;
 
 pub use caller::{Caller, ProductScope, Role, denied};
 pub use callers_file::{CallerRegistry, CallersFileError};
 pub use interceptor::Authenticator;
+pub use revalidate::Authentication;

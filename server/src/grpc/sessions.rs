@@ -2,11 +2,10 @@
 //! Active sessions rows and log-outs for the settings page and operators, the revocation stream
 //! and the security history.
 
-use std::pin::Pin;
+use std::{future::Future, pin::Pin};
 
 use active_sessions::v1::{self as pb, session_service_server::SessionService};
-use futures::{Stream, StreamExt};
-use tokio_stream::wrappers::ReceiverStream;
+use futures::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -20,7 +19,7 @@ use super::{
         valid_session_to_proto,
     },
 };
-use crate::auth::{Caller, ProductScope};
+use crate::auth::{Authentication, Caller, ProductScope};
 use crate::domain::{
     ids::{DeviceId, RequestId},
     sessions::{NewSession, RevokeTarget, Sessions},
@@ -43,6 +42,21 @@ impl SessionApi {
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchRevocationsResponse, Status>> + Send>>;
+
+/// Whether `caller` (as a reload left it) may still watch `products` (empty: every product).
+fn may_still_watch(caller: &Caller, products: &[crate::domain::session::Product]) -> Result<(), Status> {
+    match caller.product_scope()? {
+        ProductScope::All => Ok(()),
+        ProductScope::Only(own)
+            if !products.is_empty() && products.iter().all(|product| own.contains(product)) =>
+        {
+            Ok(())
+        }
+        ProductScope::Only(_) => Err(crate::auth::denied(
+            "after a callers-file reload this caller may no longer watch these products",
+        )),
+    }
+}
 
 fn token(violations: &mut Violations, field: &str, raw: &str) -> Option<SessionToken> {
     violations.check(
@@ -298,6 +312,7 @@ impl SessionService for SessionApi {
         request: Request<pb::WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
         let scope = Caller::of(&request)?.product_scope()?;
+        let authentication = Authentication::of(&request);
         let request = request.into_inner();
         let mut v = Violations::new();
         let cursor = cursor(&mut v, "cursor", &request.cursor);
@@ -314,18 +329,35 @@ impl SessionService for SessionApi {
                 products = own.clone();
             }
         }
+        // A callers-file reload that removes the caller, or no longer lets it watch these
+        // products, ends the stream at once.
+        let watched = products.clone();
+        let revoked: Pin<Box<dyn Future<Output = Status> + Send>> = Box::pin(
+            authentication.revoked(move |caller| may_still_watch(caller, &watched)),
+        );
         let batches = self
             .sessions
             .watch_revocations(cursor, products, self.shutdown.clone())
             .await?;
-        let stream = ReceiverStream::new(batches).map(|batch| {
-            batch
-                .map(|batch| pb::WatchRevocationsResponse {
-                    events: batch.events.iter().map(revocation_event_to_proto).collect(),
-                    cursor: batch.cursor.to_string(),
-                })
-                .map_err(Status::from)
-        });
+        let stream = futures::stream::unfold(
+            Some((batches, revoked)),
+            |state| async move {
+                let (mut batches, mut revoked) = state?;
+                tokio::select! {
+                    biased;
+                    status = &mut revoked => Some((Err(status), None)),
+                    batch = batches.recv() => {
+                        let item = batch?
+                            .map(|batch| pb::WatchRevocationsResponse {
+                                events: batch.events.iter().map(revocation_event_to_proto).collect(),
+                                cursor: batch.cursor.to_string(),
+                            })
+                            .map_err(Status::from);
+                        Some((item, Some((batches, revoked))))
+                    }
+                }
+            },
+        );
         Ok(Response::new(Box::pin(stream)))
     }
 
