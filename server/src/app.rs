@@ -272,8 +272,16 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// Serves every service on `listener` until `shutdown` completes. Health turns NOT_SERVING as
-/// soon as the drain starts; in-flight calls get the configured grace period to finish.
+/// How long each last step of a shutdown (closing connections, stopping background work,
+/// closing the pool) may take after the drain: together at most 0.7 s beyond the grace period.
+const CLOSE_STEP: Duration = Duration::from_millis(300);
+const BACKGROUND_STEP: Duration = Duration::from_millis(200);
+
+/// Serves every service on `listener` until `shutdown` completes, then drains: health turns
+/// NOT_SERVING at once (answered on connections already open), the listener closes, new calls
+/// are refused (UNAVAILABLE, retry elsewhere), and calls in flight get the configured grace
+/// period to finish. After it, the calls still in flight are abandoned (their transactions
+/// rolled back) and the server returns within a second whatever the database does.
 pub async fn run(
     listener: TcpListener,
     services: Services,
@@ -292,21 +300,6 @@ pub async fn run(
         background.clone(),
     ));
     services.sessions.spawn_background(&tasks, &background);
-
-    let grace = services.config.shutdown_grace;
-    let drain_started = CancellationToken::new();
-    let signal_drain = {
-        let drain_started = drain_started.clone();
-        let health = health.clone();
-        let background = background.clone();
-        async move {
-            shutdown.await;
-            tracing::info!("shutting down: draining in-flight calls");
-            background.cancel();
-            set_health(&health, ServingStatus::NotServing).await;
-            drain_started.cancel();
-        }
-    };
 
     if let Some(registry) = services.callers() {
         tasks.spawn(reload_callers_on_hangup(
@@ -331,6 +324,8 @@ pub async fn run(
     let trusted_devices =
         TrustedDeviceServiceServer::new(TrustedDeviceApi::new(services.trust.clone()))
             .max_decoding_message_size(max_message);
+    let shed = ShedLayer::new(security.max_concurrent_calls);
+    let drain = shed.drain();
     let mut builder = Server::builder()
         .timeout(security.request_timeout)
         .tcp_nodelay(true);
@@ -339,7 +334,7 @@ pub async fn run(
     }
     let router = builder
         .layer(RpcLayer)
-        .layer(ShedLayer::new(security.max_concurrent_calls))
+        .layer(shed)
         .layer(OversizeLayer::new(max_message))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -351,26 +346,106 @@ pub async fn run(
     // Accepted sockets get TCP_NODELAY here: the builder's setting applies only to listeners
     // tonic binds itself, and with Nagle's algorithm on a small response waits for the
     // client's delayed ACK (about 40 ms).
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(Some(Duration::from_secs(60)));
-    let serve = router.serve_with_incoming_shutdown(incoming, signal_drain);
+    let draining = CancellationToken::new();
+    let incoming = StopAccepting::new(
+        TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(Duration::from_secs(60))),
+        draining.clone(),
+    );
+    // The transport's own graceful shutdown (GOAWAY on every connection) comes only after the
+    // drain, so that connections already open still get answers (health: NOT_SERVING) during it.
+    let close_connections = CancellationToken::new();
+    let serve =
+        router.serve_with_incoming_shutdown(incoming, close_connections.clone().cancelled_owned());
     tokio::pin!(serve);
-    let result = tokio::select! {
-        result = &mut serve => result,
-        () = async {
-            drain_started.cancelled().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_secs = grace.as_secs_f64(), "grace period over; closing remaining calls");
-            Ok(())
+    tokio::pin!(shutdown);
+
+    let failed = tokio::select! {
+        result = &mut serve => Some(result),
+        () = &mut shutdown => None,
+    };
+    let result = match failed {
+        Some(result) => result,
+        None => {
+            let grace = services.config.shutdown_grace;
+            tracing::info!(
+                grace_secs = grace.as_secs_f64(),
+                "shutting down: draining in-flight calls"
+            );
+            set_health(&health, ServingStatus::NotServing).await;
+            background.cancel();
+            draining.cancel();
+            if tokio::time::timeout(grace, drain.calls_finished())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    grace_secs = grace.as_secs_f64(),
+                    "grace period over; abandoning the calls still in flight"
+                );
+                drain.abandon_calls();
+            }
+            close_connections.cancel();
+            match tokio::time::timeout(CLOSE_STEP, &mut serve).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("connections still open after the drain; closing them");
+                    Ok(())
+                }
+            }
         }
     };
     background.cancel();
     tasks.close();
-    tasks.wait().await;
-    services.store.close().await;
+    if tokio::time::timeout(BACKGROUND_STEP, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background work still running at shutdown; abandoning it");
+    }
+    if tokio::time::timeout(BACKGROUND_STEP, services.store.clone().close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still busy at shutdown; abandoning them");
+    }
     result.map_err(ServeError::from)
+}
+
+/// The listener's connections until the drain starts; then the listening socket is closed at
+/// once (new clients are refused and go elsewhere) while the connections already open are
+/// served on.
+struct StopAccepting<S> {
+    inner: Option<S>,
+    stop: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl<S> StopAccepting<S> {
+    fn new(inner: S, stop: CancellationToken) -> Self {
+        Self {
+            inner: Some(inner),
+            stop: Box::pin(stop.cancelled_owned()),
+        }
+    }
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for StopAccepting<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.inner.is_some() && self.stop.as_mut().poll(cx).is_ready() {
+            self.inner = None;
+        }
+        match self.inner.as_mut() {
+            Some(inner) => std::pin::Pin::new(inner).poll_next(cx),
+            // Not the end of the stream: that would make the transport close every connection.
+            None => std::task::Poll::Pending,
+        }
+    }
 }
 
 /// Observable metrics read on each collection: validation cache hits and misses, and the

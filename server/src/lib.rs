@@ -13,6 +13,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod enrich;
 pub mod grpc;

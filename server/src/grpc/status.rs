@@ -91,6 +91,11 @@ impl From<DomainError> for Status {
                 tracing::error!("the OS random number generator failed");
                 Status::internal("internal error")
             }
+            DomainError::Store(crate::store::StoreError::DeadlineExceeded) => {
+                Status::deadline_exceeded(
+                    "the call's deadline passed before its change could commit; nothing was changed",
+                )
+            }
             DomainError::Store(store_err) if store_err.is_transient() => {
                 tracing::warn!(error = %store_err, "database unavailable");
                 let mut details = ErrorDetails::with_retry_info(Some(STORE_RETRY_DELAY));

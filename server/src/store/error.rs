@@ -16,6 +16,9 @@ pub enum StoreError {
     /// Any other database failure: a bug or a broken schema.
     #[error("database error: {0}")]
     Database(String),
+    /// The call's client deadline passed before its write could commit: rolled back.
+    #[error("the client's deadline passed before the write could commit; rolled back")]
+    DeadlineExceeded,
     /// A stored value that the domain cannot read (a broken row).
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {

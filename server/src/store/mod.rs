@@ -50,8 +50,13 @@ pub struct WriteTxn<'a> {
 }
 
 impl WriteTxn<'_> {
-    /// Commits the transaction.
+    /// Commits the transaction, unless the call's client deadline leaves no time to commit
+    /// (see `deadline`): then it is rolled back and the call ends DEADLINE_EXCEEDED.
     pub async fn commit(self) -> Result<(), StoreError> {
+        if crate::deadline::too_late_to_commit() {
+            self.txn.rollback().await.map_err(StoreError::from)?;
+            return Err(StoreError::DeadlineExceeded);
+        }
         self.txn.commit().await.map_err(StoreError::from)
     }
 }
