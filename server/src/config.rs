@@ -139,7 +139,10 @@ pub struct SecurityConfig {
     /// which encrypts the tokens kept for idempotent registration replays; never stored in the
     /// database. Without it, SQLite generates `token-seal.key` beside the database file; a
     /// PostgreSQL deployment with a callers file refuses to start.
-    #[arg(long = "token-seal-key-file", env = "ACTIVE_SESSIONS_TOKEN_SEAL_KEY_FILE")]
+    #[arg(
+        long = "token-seal-key-file",
+        env = "ACTIVE_SESSIONS_TOKEN_SEAL_KEY_FILE"
+    )]
     pub token_seal_key_file: Option<PathBuf>,
 
     /// PEM certificate chain: serve TLS with it (requires --tls-key).

@@ -47,8 +47,8 @@ struct Shared {
 impl ShedLayer {
     /// At most `max_in_flight` calls at once.
     pub fn new(max_in_flight: usize) -> Self {
-        let max_in_flight = u32::try_from(max_in_flight.clamp(1, Semaphore::MAX_PERMITS))
-            .unwrap_or(u32::MAX);
+        let max_in_flight =
+            u32::try_from(max_in_flight.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
         Self {
             shared: Arc::new(Shared {
                 permits: Arc::new(Semaphore::new(max_in_flight as usize)),

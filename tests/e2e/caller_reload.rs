@@ -12,11 +12,18 @@ use active_sessions_e2e::{
 use futures::StreamExt;
 use tonic::{Code, Streaming};
 
-async fn watch(app: &TestApp, caller: &str, product: pb::Product) -> Streaming<pb::WatchRevocationsResponse> {
+async fn watch(
+    app: &TestApp,
+    caller: &str,
+    product: pb::Product,
+) -> Streaming<pb::WatchRevocationsResponse> {
     let connection = app.connect_as(caller).await;
     let mut stream = connection
         .session_service()
-        .watch_revocations(pb::WatchRevocationsRequest { cursor: String::new(), products: vec![product as i32] })
+        .watch_revocations(pb::WatchRevocationsRequest {
+            cursor: String::new(),
+            products: vec![product as i32],
+        })
         .await
         .unwrap()
         .into_inner();
@@ -25,7 +32,9 @@ async fn watch(app: &TestApp, caller: &str, product: pb::Product) -> Streaming<p
 }
 
 /// The status that ends the stream within one second.
-async fn ended_within_a_second(stream: &mut Streaming<pb::WatchRevocationsResponse>) -> tonic::Status {
+async fn ended_within_a_second(
+    stream: &mut Streaming<pb::WatchRevocationsResponse>,
+) -> tonic::Status {
     tokio::time::timeout(Duration::from_secs(1), async {
         loop {
             match stream.next().await {
@@ -43,7 +52,10 @@ async fn reloads_end_streams_of_removed_and_restricted_callers(backend: Backend)
     let web = TestCaller::new("chatgpt-web", &["product"], &["CHATGPT"]);
     let codex = TestCaller::new("codex", &["product"], &["CODEX"]);
     let operator = TestCaller::new("operator", &["operator"], &[]);
-    let Some(app) = TestApp::spawn_with_callers(backend, vec![web.clone(), codex.clone(), operator.clone()]).await else {
+    let Some(app) =
+        TestApp::spawn_with_callers(backend, vec![web.clone(), codex.clone(), operator.clone()])
+            .await
+    else {
         return;
     };
     let mut web_stream = watch(&app, "chatgpt-web", pb::Product::Chatgpt).await;
@@ -51,17 +63,33 @@ async fn reloads_end_streams_of_removed_and_restricted_callers(backend: Backend)
     let mut operator_stream = watch(&app, "operator", pb::Product::Chatgpt).await;
 
     // chatgpt-web is removed; codex keeps its token but now serves ChatGPT only.
-    let restricted = TestCaller { products: vec!["CHATGPT".into()], ..codex.clone() };
-    std::fs::write(app.callers_file_path(), callers_file(&[restricted, operator.clone()])).unwrap();
+    let restricted = TestCaller {
+        products: vec!["CHATGPT".into()],
+        ..codex.clone()
+    };
+    std::fs::write(
+        app.callers_file_path(),
+        callers_file(&[restricted, operator.clone()]),
+    )
+    .unwrap();
     app.services().callers().unwrap().reload().unwrap();
     let removed = ended_within_a_second(&mut web_stream).await;
-    assert_status(&removed, Code::Unauthenticated, Some("CALLER_UNAUTHENTICATED"));
+    assert_status(
+        &removed,
+        Code::Unauthenticated,
+        Some("CALLER_UNAUTHENTICATED"),
+    );
     let denied = ended_within_a_second(&mut codex_stream).await;
     assert_status(&denied, Code::PermissionDenied, Some("CALLER_NOT_ALLOWED"));
 
     // The operator's stream carries on and still delivers revocations.
     let ops = app.connect_as("operator").await;
-    let registered = ops.session_service().register_session(SignIn::browser("acct", "dev").request()).await.unwrap().into_inner();
+    let registered = ops
+        .session_service()
+        .register_session(SignIn::browser("acct", "dev").request())
+        .await
+        .unwrap()
+        .into_inner();
     ops.session_service()
         .revoke_session(pb::RevokeSessionRequest {
             subject: Some(by_account("acct")),
@@ -74,7 +102,11 @@ async fn reloads_end_streams_of_removed_and_restricted_callers(backend: Backend)
     tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             let message = operator_stream.next().await.unwrap().unwrap();
-            if message.events.iter().any(|event| event.session_ids.contains(&session_id)) {
+            if message
+                .events
+                .iter()
+                .any(|event| event.session_ids.contains(&session_id))
+            {
                 return;
             }
         }
@@ -90,21 +122,39 @@ async fn the_empty_token_never_authenticates(backend: Backend) {
         return;
     };
     // An entry whose hash is the SHA-256 of the empty token is refused, on reload and at start.
-    let empty = TestCaller { name: "empty".into(), token: String::new(), ..identity.clone() };
-    std::fs::write(app.callers_file_path(), callers_file(&[identity.clone(), empty])).unwrap();
+    let empty = TestCaller {
+        name: "empty".into(),
+        token: String::new(),
+        ..identity.clone()
+    };
+    std::fs::write(
+        app.callers_file_path(),
+        callers_file(&[identity.clone(), empty]),
+    )
+    .unwrap();
     let err = app.services().callers().unwrap().reload().unwrap_err();
     assert!(err.to_string().contains("empty token"), "{err}");
     let mut config = app.config().clone();
     config.listen = "127.0.0.1:0".parse().unwrap();
-    let start = active_sessions_server::Application::build(config).await.unwrap_err();
+    let start = active_sessions_server::Application::build(config)
+        .await
+        .unwrap_err();
     assert!(start.to_string().contains("empty token"), "{start}");
 
     // `Bearer ` with nothing after it (and variations) is no credential.
     for header in ["Bearer ", "Bearer    ", "Bearer"] {
-        let mut request = tonic::Request::new(pb::GetAccountRequest { account_id: "acct".into() });
-        request.metadata_mut().insert("authorization", header.parse().unwrap());
+        let mut request = tonic::Request::new(pb::GetAccountRequest {
+            account_id: "acct".into(),
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", header.parse().unwrap());
         let status = app.eligibility().get_account(request).await.unwrap_err();
-        assert_status(&status, Code::Unauthenticated, Some("CALLER_UNAUTHENTICATED"));
+        assert_status(
+            &status,
+            Code::Unauthenticated,
+            Some("CALLER_UNAUTHENTICATED"),
+        );
     }
     app.stop().await;
 }

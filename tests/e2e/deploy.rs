@@ -753,15 +753,27 @@ fn the_compose_stack_runs_the_server_on_postgres_with_telemetry() {
 
     // PostgreSQL with a callers file needs the token seal key: generated once into its own
     // volume (never the database), mounted where the variable points.
-    let key_file = cli.config.security.token_seal_key_file.clone().expect("a token seal key file");
+    let key_file = cli
+        .config
+        .security
+        .token_seal_key_file
+        .clone()
+        .expect("a token seal key file");
     let key_volume = mounts
         .iter()
         .find(|mount| key_file.starts_with(mount.split(':').nth(1).unwrap_or("-")))
         .unwrap_or_else(|| panic!("nothing mounted at {}", key_file.display()));
     let key_volume = key_volume.split(':').next().expect("a volume");
     let generator = at(services, "token-seal-key");
-    assert!(strings(list_at(generator, "volumes")).iter().any(|m| m.starts_with(&format!("{key_volume}:"))));
-    assert_eq!(text_at(server, "depends_on.token-seal-key.condition"), "service_completed_successfully");
+    assert!(
+        strings(list_at(generator, "volumes"))
+            .iter()
+            .any(|m| m.starts_with(&format!("{key_volume}:")))
+    );
+    assert_eq!(
+        text_at(server, "depends_on.token-seal-key.condition"),
+        "service_completed_successfully"
+    );
 
     // gRPC published on 50051, probed with grpc_health_probe.
     let ports = strings(list_at(server, "ports"));
@@ -1032,7 +1044,12 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
         callers_file.display()
     );
     // So is its token seal key: PostgreSQL with a callers file refuses to start without one.
-    let key_file = cli.config.security.token_seal_key_file.clone().expect("token seal key file");
+    let key_file = cli
+        .config
+        .security
+        .token_seal_key_file
+        .clone()
+        .expect("token seal key file");
     let key_mounted = list_at(pod, "volumes").iter().any(|volume| {
         volume.get("secret").is_some_and(|secret| {
             list_at(secret, "items").iter().any(|item| {
@@ -1041,7 +1058,11 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
             })
         })
     });
-    assert!(key_mounted, "the Secret's token-seal.key is at {}", key_file.display());
+    assert!(
+        key_mounted,
+        "the Secret's token-seal.key is at {}",
+        key_file.display()
+    );
     assert!(string_map(at(&manifests.secret, "stringData")).contains_key("token-seal.key"));
 
     // Kubernetes waits for the drain (after the preStop pause) before it kills.

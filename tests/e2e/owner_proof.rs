@@ -9,20 +9,99 @@ use pb::revoke_session_request::Target;
 use tonic::{Code, Status};
 
 /// Every owner-facing call, through `subject`, each answered with its status (OK as `None`).
-async fn owner_calls(app: &TestApp, subject: &pb::Subject, device: &str, revocation_id: &str) -> Vec<(&'static str, Option<Status>)> {
+async fn owner_calls(
+    app: &TestApp,
+    subject: &pb::Subject,
+    device: &str,
+    revocation_id: &str,
+) -> Vec<(&'static str, Option<Status>)> {
     let mut sessions = app.sessions();
     let mut trust = app.trusted_devices();
     let mut eligibility = app.eligibility();
     let subject = Some(subject.clone());
     vec![
-        ("ListActiveSessions", sessions.list_active_sessions(pb::ListActiveSessionsRequest { subject: subject.clone(), ..Default::default() }).await.err()),
-        ("RevokeSession", sessions.revoke_session(pb::RevokeSessionRequest { subject: subject.clone(), target: Some(Target::DeviceId(device.into())), validate_only: false }).await.err()),
-        ("RevokeAllSessions", sessions.revoke_all_sessions(pb::RevokeAllSessionsRequest { subject: subject.clone(), validate_only: false, remove_trusted_devices: true }).await.err()),
-        ("GetRevocation", sessions.get_revocation(pb::GetRevocationRequest { subject: subject.clone(), revocation_id: revocation_id.into() }).await.err()),
-        ("ListSecurityEvents", sessions.list_security_events(pb::ListSecurityEventsRequest { subject: subject.clone(), ..Default::default() }).await.err()),
-        ("ListTrustedDevices", trust.list_trusted_devices(pb::ListTrustedDevicesRequest { subject: subject.clone(), ..Default::default() }).await.err()),
-        ("RemoveTrustedDevice", trust.remove_trusted_device(pb::RemoveTrustedDeviceRequest { subject: subject.clone(), device_id: device.into(), log_out_sessions: true }).await.err()),
-        ("CheckEligibility", eligibility.check_eligibility(pb::CheckEligibilityRequest { subject: subject.clone() }).await.err()),
+        (
+            "ListActiveSessions",
+            sessions
+                .list_active_sessions(pb::ListActiveSessionsRequest {
+                    subject: subject.clone(),
+                    ..Default::default()
+                })
+                .await
+                .err(),
+        ),
+        (
+            "RevokeSession",
+            sessions
+                .revoke_session(pb::RevokeSessionRequest {
+                    subject: subject.clone(),
+                    target: Some(Target::DeviceId(device.into())),
+                    validate_only: false,
+                })
+                .await
+                .err(),
+        ),
+        (
+            "RevokeAllSessions",
+            sessions
+                .revoke_all_sessions(pb::RevokeAllSessionsRequest {
+                    subject: subject.clone(),
+                    validate_only: false,
+                    remove_trusted_devices: true,
+                })
+                .await
+                .err(),
+        ),
+        (
+            "GetRevocation",
+            sessions
+                .get_revocation(pb::GetRevocationRequest {
+                    subject: subject.clone(),
+                    revocation_id: revocation_id.into(),
+                })
+                .await
+                .err(),
+        ),
+        (
+            "ListSecurityEvents",
+            sessions
+                .list_security_events(pb::ListSecurityEventsRequest {
+                    subject: subject.clone(),
+                    ..Default::default()
+                })
+                .await
+                .err(),
+        ),
+        (
+            "ListTrustedDevices",
+            trust
+                .list_trusted_devices(pb::ListTrustedDevicesRequest {
+                    subject: subject.clone(),
+                    ..Default::default()
+                })
+                .await
+                .err(),
+        ),
+        (
+            "RemoveTrustedDevice",
+            trust
+                .remove_trusted_device(pb::RemoveTrustedDeviceRequest {
+                    subject: subject.clone(),
+                    device_id: device.into(),
+                    log_out_sessions: true,
+                })
+                .await
+                .err(),
+        ),
+        (
+            "CheckEligibility",
+            eligibility
+                .check_eligibility(pb::CheckEligibilityRequest {
+                    subject: subject.clone(),
+                })
+                .await
+                .err(),
+        ),
     ]
 }
 

@@ -19,14 +19,19 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// Holds the account's row lock (PostgreSQL: `SELECT ... FOR UPDATE`; SQLite: the write lock)
 /// in an open transaction until the transaction is dropped.
-async fn hold_account_lock(app: &TestApp, account: &str) -> (DatabaseConnection, DatabaseTransaction) {
+async fn hold_account_lock(
+    app: &TestApp,
+    account: &str,
+) -> (DatabaseConnection, DatabaseTransaction) {
     let db = Database::connect(app.database_url()).await.unwrap();
     let txn = match app.backend {
         Backend::Postgres => {
             let txn = db.begin().await.unwrap();
-            txn.execute_unprepared(&format!("SELECT * FROM accounts WHERE account_id = '{account}' FOR UPDATE"))
-                .await
-                .unwrap();
+            txn.execute_unprepared(&format!(
+                "SELECT * FROM accounts WHERE account_id = '{account}' FOR UPDATE"
+            ))
+            .await
+            .unwrap();
             txn
         }
         Backend::Sqlite => db
@@ -41,7 +46,8 @@ async fn hold_account_lock(app: &TestApp, account: &str) -> (DatabaseConnection,
 }
 
 async fn shutdown_is_bounded_by_the_grace_period(backend: Backend) {
-    let Some(mut app) = TestApp::spawn_with(backend, |config| config.shutdown_grace = GRACE).await else {
+    let Some(mut app) = TestApp::spawn_with(backend, |config| config.shutdown_grace = GRACE).await
+    else {
         return;
     };
     let (_, token) = app.sign_in(SignIn::browser("acct", "dev")).await;
@@ -49,27 +55,49 @@ async fn shutdown_is_bounded_by_the_grace_period(backend: Backend) {
     let mut sessions = app.sessions();
     let blocked = tokio::spawn(async move {
         sessions
-            .revoke_all_sessions(pb::RevokeAllSessionsRequest { subject: Some(by_account("acct")), validate_only: false, remove_trusted_devices: false })
+            .revoke_all_sessions(pb::RevokeAllSessionsRequest {
+                subject: Some(by_account("acct")),
+                validate_only: false,
+                remove_trusted_devices: false,
+            })
             .await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!blocked.is_finished(), "the log-out should be waiting on the lock");
+    assert!(
+        !blocked.is_finished(),
+        "the log-out should be waiting on the lock"
+    );
 
     let mut health = HealthClient::new(app.channel.clone());
     let (took, during_drain) = tokio::join!(
         tokio::time::timeout(Duration::from_secs(15), app.shut_down()),
         async {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            health.check(HealthCheckRequest { service: "activesessions.v1.SessionService".into() }).await
+            health
+                .check(HealthCheckRequest {
+                    service: "activesessions.v1.SessionService".into(),
+                })
+                .await
         }
     );
     let took = took.expect("the server stopped");
     eprintln!("{backend:?}: stopped {took:?} after the shutdown signal (grace {GRACE:?})");
-    assert!(took < GRACE + Duration::from_secs(1), "stopped after {took:?}");
-    assert!(took >= GRACE, "the call in flight got its grace period ({took:?})");
-    let during_drain = during_drain.expect("health answered on the open connection").into_inner();
+    assert!(
+        took < GRACE + Duration::from_secs(1),
+        "stopped after {took:?}"
+    );
+    assert!(
+        took >= GRACE,
+        "the call in flight got its grace period ({took:?})"
+    );
+    let during_drain = during_drain
+        .expect("health answered on the open connection")
+        .into_inner();
     assert_eq!(during_drain.status(), ServingStatus::NotServing);
-    let abandoned = blocked.await.unwrap().expect_err("the abandoned call did not succeed");
+    let abandoned = blocked
+        .await
+        .unwrap()
+        .expect_err("the abandoned call did not succeed");
     assert_ne!(abandoned.code(), tonic::Code::Ok);
 
     // The lock goes; the abandoned log-out never commits.
@@ -77,19 +105,34 @@ async fn shutdown_is_bounded_by_the_grace_period(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     db.close().await.unwrap();
     app.start_again().await;
-    assert!(app.is_valid(&token).await, "the abandoned log-out of all was rolled back");
+    assert!(
+        app.is_valid(&token).await,
+        "the abandoned log-out of all was rolled back"
+    );
     let events = app
         .sessions()
-        .list_security_events(pb::ListSecurityEventsRequest { subject: Some(by_account("acct")), ..Default::default() })
+        .list_security_events(pb::ListSecurityEventsRequest {
+            subject: Some(by_account("acct")),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
         .events;
-    assert!(events.iter().all(|e| e.r#type() != pb::SecurityEventType::LogOutAll));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.r#type() != pb::SecurityEventType::LogOutAll)
+    );
 
     // With nothing in flight the server stops at once.
-    let took = tokio::time::timeout(Duration::from_secs(5), app.shut_down()).await.expect("stopped");
-    assert!(took < Duration::from_secs(1), "an idle server stopped after {took:?}");
+    let took = tokio::time::timeout(Duration::from_secs(5), app.shut_down())
+        .await
+        .expect("stopped");
+    assert!(
+        took < Duration::from_secs(1),
+        "an idle server stopped after {took:?}"
+    );
     app.start_again().await;
     app.stop().await;
 }

@@ -16,7 +16,11 @@ async fn every_stored_value(app: &TestApp) -> Vec<(String, String)> {
     let backend = db.get_database_backend();
     let query = |sql: String| {
         let db = &db;
-        async move { db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap() }
+        async move {
+            db.query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap()
+        }
     };
     let columns: Vec<(String, String, bool)> = match app.backend {
         Backend::Sqlite => {
@@ -39,17 +43,27 @@ async fn every_stored_value(app: &TestApp) -> Vec<(String, String)> {
         .into_iter()
         .map(|row| {
             let data_type: String = row.try_get("", "d").unwrap();
-            (row.try_get("", "t").unwrap(), row.try_get("", "c").unwrap(), data_type == "bytea")
+            (
+                row.try_get("", "t").unwrap(),
+                row.try_get("", "c").unwrap(),
+                data_type == "bytea",
+            )
         })
         .collect(),
     };
-    assert!(columns.iter().any(|(t, c, _)| t == "idempotency_records" && c == "sealed_token"));
+    assert!(
+        columns
+            .iter()
+            .any(|(t, c, _)| t == "idempotency_records" && c == "sealed_token")
+    );
     let mut values = Vec::new();
     for (table, column, bytea) in columns {
         let expression = match (app.backend, bytea) {
             (Backend::Sqlite, _) => format!("lower(hex(\"{column}\"))"),
             (Backend::Postgres, true) => format!("encode(\"{column}\", 'hex')"),
-            (Backend::Postgres, false) => format!("encode(convert_to(\"{column}\"::text, 'UTF8'), 'hex')"),
+            (Backend::Postgres, false) => {
+                format!("encode(convert_to(\"{column}\"::text, 'UTF8'), 'hex')")
+            }
         };
         for row in query(format!("SELECT {expression} AS v FROM \"{table}\"")).await {
             let value: Option<String> = row.try_get("", "v").unwrap();
@@ -66,7 +80,10 @@ fn key_file(app: &TestApp) -> std::path::PathBuf {
         Some(path) => path.clone(),
         None => {
             let url = app.database_url().trim_start_matches("sqlite://");
-            std::path::Path::new(url).parent().unwrap().join("token-seal.key")
+            std::path::Path::new(url)
+                .parent()
+                .unwrap()
+                .join("token-seal.key")
         }
     }
 }

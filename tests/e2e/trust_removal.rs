@@ -8,7 +8,11 @@ use tonic::Code;
 
 async fn history_len(app: &TestApp, token: &str) -> usize {
     app.sessions()
-        .list_security_events(pb::ListSecurityEventsRequest { subject: Some(by_token(token)), page_size: 100, ..Default::default() })
+        .list_security_events(pb::ListSecurityEventsRequest {
+            subject: Some(by_token(token)),
+            page_size: 100,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()

@@ -80,7 +80,9 @@ impl Authentication {
                 Credential::CertificateSubject(subject) => callers.by_certificate_subject(subject),
             };
             let Some(caller) = caller else {
-                return unauthenticated("the caller's credential was removed by a callers-file reload");
+                return unauthenticated(
+                    "the caller's credential was removed by a callers-file reload",
+                );
             };
             if let Err(status) = still_allowed(&caller) {
                 return status;

@@ -141,7 +141,11 @@ mod tests {
         let token = SessionToken::mint().unwrap();
         let sealer = TokenSealer::new(&[7; 32]);
         let sealed = sealer.seal(&binding(&account, "r1"), &token).unwrap();
-        assert!(!sealed.windows(8).any(|w| token.secret().windows(8).any(|t| t == w)));
+        assert!(
+            !sealed
+                .windows(8)
+                .any(|w| token.secret().windows(8).any(|t| t == w))
+        );
         assert_eq!(sealer.open(&binding(&account, "r1"), &sealed), Some(token));
         assert_eq!(sealer.open(&binding(&account, "r2"), &sealed), None);
         assert_eq!(

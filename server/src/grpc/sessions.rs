@@ -44,7 +44,10 @@ impl SessionApi {
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchRevocationsResponse, Status>> + Send>>;
 
 /// Whether `caller` (as a reload left it) may still watch `products` (empty: every product).
-fn may_still_watch(caller: &Caller, products: &[crate::domain::session::Product]) -> Result<(), Status> {
+fn may_still_watch(
+    caller: &Caller,
+    products: &[crate::domain::session::Product],
+) -> Result<(), Status> {
     match caller.product_scope()? {
         ProductScope::All => Ok(()),
         ProductScope::Only(own)
@@ -332,32 +335,28 @@ impl SessionService for SessionApi {
         // A callers-file reload that removes the caller, or no longer lets it watch these
         // products, ends the stream at once.
         let watched = products.clone();
-        let revoked: Pin<Box<dyn Future<Output = Status> + Send>> = Box::pin(
-            authentication.revoked(move |caller| may_still_watch(caller, &watched)),
-        );
+        let revoked: Pin<Box<dyn Future<Output = Status> + Send>> =
+            Box::pin(authentication.revoked(move |caller| may_still_watch(caller, &watched)));
         let batches = self
             .sessions
             .watch_revocations(cursor, products, self.shutdown.clone())
             .await?;
-        let stream = futures::stream::unfold(
-            Some((batches, revoked)),
-            |state| async move {
-                let (mut batches, mut revoked) = state?;
-                tokio::select! {
-                    biased;
-                    status = &mut revoked => Some((Err(status), None)),
-                    batch = batches.recv() => {
-                        let item = batch?
-                            .map(|batch| pb::WatchRevocationsResponse {
-                                events: batch.events.iter().map(revocation_event_to_proto).collect(),
-                                cursor: batch.cursor.to_string(),
-                            })
-                            .map_err(Status::from);
-                        Some((item, Some((batches, revoked))))
-                    }
+        let stream = futures::stream::unfold(Some((batches, revoked)), |state| async move {
+            let (mut batches, mut revoked) = state?;
+            tokio::select! {
+                biased;
+                status = &mut revoked => Some((Err(status), None)),
+                batch = batches.recv() => {
+                    let item = batch?
+                        .map(|batch| pb::WatchRevocationsResponse {
+                            events: batch.events.iter().map(revocation_event_to_proto).collect(),
+                            cursor: batch.cursor.to_string(),
+                        })
+                        .map_err(Status::from);
+                    Some((item, Some((batches, revoked))))
                 }
-            },
-        );
+            }
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 
