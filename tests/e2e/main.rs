@@ -16,6 +16,7 @@ mod load;
 mod operating;
 mod operator_break_glass;
 mod owner_proof;
+mod postgres_tls;
 mod replicas;
 mod revocations;
 mod security;

@@ -23,6 +23,8 @@ use tonic::transport::Channel;
 pub use active_sessions_client::proto as pb;
 
 pub mod load;
+pub mod pg_cluster;
+pub mod pki;
 
 /// The variable holding an administrative PostgreSQL URL (a database the tests may connect to in
 /// order to create their own), e.g. `postgres://postgres@127.0.0.1:5432/postgres`.
