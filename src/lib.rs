@@ -28,6 +28,11 @@ pub mod service_names {
     pub const ACCOUNT_ELIGIBILITY: &str = "activesessions.v1.AccountEligibility";
     /// All three.
     pub const ALL: [&str; 3] = [SESSION_SERVICE, TRUSTED_DEVICE_SERVICE, ACCOUNT_ELIGIBILITY];
+    /// The health name of the process alone: SERVING from the moment the server listens until
+    /// it exits, whatever the database does and through a drain. For liveness probes, which
+    /// must not restart a replica because its database fails over; readiness and start-up
+    /// probes use the services' names (or `""`), which follow the database.
+    pub const LIVENESS: &str = "liveness";
 }
 
 impl v1::ErrorReason {

@@ -289,6 +289,10 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::NotServing).await;
+    // The process is up: liveness stays SERVING until it exits (see `service_names::LIVENESS`).
+    health
+        .set_service_status(service_names::LIVENESS, ServingStatus::Serving)
+        .await;
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 

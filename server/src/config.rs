@@ -31,6 +31,24 @@ pub enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Ask a running server for its health, as a container health check or an exec probe does:
+    /// exit status 0 when SERVING, 1 otherwise.
+    Health(HealthProbe),
+}
+
+/// What `active-sessions health` asks, and where.
+#[derive(Debug, Clone, Args)]
+pub struct HealthProbe {
+    /// The server's gRPC address.
+    #[arg(long = "addr", default_value = "127.0.0.1:50051")]
+    pub addr: String,
+    /// The health name: `liveness` (the process alone), `""` (the whole server, database
+    /// included) or a service's full name.
+    #[arg(long = "service", default_value = "")]
+    pub service: String,
+    /// How long to wait for the answer.
+    #[arg(long = "timeout", default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Everything the server needs to run.

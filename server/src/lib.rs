@@ -20,6 +20,7 @@ pub mod grpc;
 pub mod limits;
 pub mod oversize;
 pub mod seal_key;
+pub mod probe;
 pub mod store;
 pub mod telemetry;
 

@@ -3,26 +3,35 @@
 
 use active_sessions_server::{
     Application, app,
-    config::{Cli, Command},
+    config::{Cli, Command, HealthProbe},
+    probe,
     telemetry::Telemetry,
 };
 use anyhow::Context;
 use clap::Parser;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Health(probe) = &command {
+        // A probe answers with one line and its exit status, without any logging set-up.
+        std::process::exit(probe_health(probe).await);
+    }
     let config = cli.config;
     let telemetry = Telemetry::install(&config.log)?;
     if telemetry.exporting() {
         tracing::info!("exporting traces and metrics over OTLP");
     }
 
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Migrate => {
             app::connect_and_migrate(&config).await?;
             tracing::info!(database = %config.database.url, "database schema is up to date");
         }
+        // Answered before telemetry was installed.
+        Command::Health(_) => {}
         Command::Serve => {
             let database = config.database.url.clone();
             let application = Application::build(config).await?;
@@ -36,6 +45,24 @@ async fn main() -> anyhow::Result<()> {
     }
     telemetry.shutdown();
     Ok(())
+}
+
+/// `active-sessions health`: prints the status, and returns the exit status (0 when SERVING).
+async fn probe_health(probe: &HealthProbe) -> i32 {
+    match probe::check(probe).await {
+        Ok(ServingStatus::Serving) => {
+            println!("SERVING");
+            0
+        }
+        Ok(status) => {
+            println!("{}", status.as_str_name());
+            1
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            1
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -224,6 +224,7 @@ fn subcommand(cli: &Cli) -> &'static str {
     match cli.command {
         None | Some(Command::Serve) => "serve",
         Some(Command::Migrate) => "migrate",
+        Some(Command::Health(_)) => "health",
     }
 }
 

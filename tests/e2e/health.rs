@@ -1,7 +1,8 @@
 //! Health that tells the truth: every service is NOT_SERVING while the database is unreachable
 //! (checked in the background) and SERVING again when it returns, without a restart; calls fail
 //! fast with UNAVAILABLE meanwhile; nothing acknowledged is lost; and a drain turns health
-//! NOT_SERVING at once.
+//! NOT_SERVING at once. The `liveness` name follows only the process: it stays SERVING through
+//! a database outage.
 
 use std::{
     sync::{Arc, Mutex},
@@ -31,6 +32,20 @@ async fn wait_for(
             return started.elapsed();
         }
     }
+}
+
+async fn check(
+    health: &mut HealthClient<tonic::transport::Channel>,
+    service: &str,
+) -> ServingStatus {
+    health
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status()
 }
 
 async fn set_connections(allowed: bool, database: &str) {
@@ -100,6 +115,9 @@ async fn health_follows_the_database_and_calls_fail_fast_while_it_is_away() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     set_connections(false, &database).await;
     let down_after = wait_for(&mut watch, ServingStatus::NotServing).await;
+    // Liveness follows the process, not the database: a failover must not restart replicas.
+    assert_eq!(check(&mut health, "liveness").await, ServingStatus::Serving);
+    assert_eq!(check(&mut health, "").await, ServingStatus::NotServing);
     tokio::time::sleep(Duration::from_secs(1)).await;
     set_connections(true, &database).await;
     let up_after = wait_for(&mut watch, ServingStatus::Serving).await;

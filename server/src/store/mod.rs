@@ -30,6 +30,10 @@ pub use error::StoreError;
 
 use crate::config::DatabaseConfig;
 
+/// The PostgreSQL advisory lock key held while migrating ("ac_sessm" as a big-endian i64), so
+/// that concurrent `migrate` and `serve` processes run the migrations one at a time.
+pub const MIGRATION_LOCK_KEY: i64 = i64::from_be_bytes(*b"ac_sessm");
+
 /// How long SQLite waits for another process's write lock before reporting busy.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -101,10 +105,39 @@ impl Store {
         })
     }
 
-    /// Brings the schema up to date. Safe to run on every start and from several replicas: on
-    /// PostgreSQL the migrator runs inside a transaction.
+    /// Brings the schema up to date. Safe to run on every start and from any number of
+    /// processes at once: the migrator itself takes no lock, so on PostgreSQL migrating holds a
+    /// session-level advisory lock ([`MIGRATION_LOCK_KEY`]) on a connection of its own, and on
+    /// SQLite the writer gate. Racers wait for the first, then find nothing left to do. A
+    /// process that dies while migrating ends its session, which releases the lock.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migration::Migrator::up(&self.db, None).await?;
+        if let Some(gate) = &self.write_gate {
+            let _writers_excluded = gate.lock().await;
+            migration::Migrator::up(&self.db, None).await?;
+            return Ok(());
+        }
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            migration::Migrator::up(&self.db, None).await?;
+            return Ok(());
+        }
+        let pool = self.db.get_postgres_connection_pool();
+        let mut lock_holder = pool.acquire().await.map_err(unavailable)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *lock_holder)
+            .await
+            .map_err(unavailable)?;
+        let migrated = migration::Migrator::up(&self.db, None).await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *lock_holder)
+            .await;
+        if unlocked.is_err() {
+            // The lock dies with the session: close the connection rather than return it to the
+            // pool still holding the lock.
+            lock_holder.detach();
+        }
+        migrated?;
         Ok(())
     }
 
@@ -210,6 +243,10 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
     let path = options.get_filename();
     (path != Path::new(":memory:") && !url.contains("mode=memory")).then(|| path.to_owned())
+}
+
+fn unavailable(err: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(err.to_string())
 }
 
 /// Makes sure a SQLite URL creates its file (`mode=rwc`) and that the file's directory exists.
