@@ -95,6 +95,13 @@ pub struct DatabaseConfig {
     #[arg(long = "database-url", env = "ACTIVE_SESSIONS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub url: SecretUrl,
 
+    /// A file holding the database URL (a mounted Kubernetes Secret, a Docker secret), so that
+    /// no password sits in the environment. When set it takes the place of `--database-url`.
+    /// Alternatively keep the password out of the URL and give it in libpq's password file
+    /// (`PGPASSFILE`).
+    #[arg(long = "database-url-file", env = "ACTIVE_SESSIONS_DATABASE_URL_FILE")]
+    pub url_file: Option<PathBuf>,
+
     /// Largest number of pooled database connections.
     #[arg(
         long = "database-max-connections",
@@ -302,6 +309,7 @@ impl Config {
             listen,
             database: DatabaseConfig {
                 url: SecretUrl(database_url.into()),
+                url_file: None,
                 max_connections: 16,
                 connect_timeout: Duration::from_secs(5),
                 acquire_timeout: Duration::from_secs(3),
@@ -347,6 +355,23 @@ impl SecretUrl {
             ),
             _ => url.clone(),
         }
+    }
+}
+
+impl DatabaseConfig {
+    /// Reads the URL from [`url_file`](Self::url_file) when one is given (surrounding whitespace,
+    /// such as a final newline, is not part of it).
+    pub fn resolve_url_file(&mut self) -> Result<(), std::io::Error> {
+        if let Some(path) = &self.url_file {
+            let text = std::fs::read_to_string(path).map_err(|err| {
+                std::io::Error::new(
+                    err.kind(),
+                    format!("database URL file {}: {err}", path.display()),
+                )
+            })?;
+            self.url = SecretUrl(text.trim().to_owned());
+        }
+        Ok(())
     }
 }
 

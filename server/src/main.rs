@@ -19,7 +19,11 @@ async fn main() -> anyhow::Result<()> {
         // A probe answers with one line and its exit status, without any logging set-up.
         std::process::exit(probe_health(probe).await);
     }
-    let config = cli.config;
+    let mut config = cli.config;
+    config
+        .database
+        .resolve_url_file()
+        .context("reading --database-url-file")?;
     let telemetry = Telemetry::install(&config.log)?;
     if telemetry.exporting() {
         tracing::info!("exporting traces and metrics over OTLP");

@@ -1,8 +1,9 @@
 //! The deployment files in `deploy/` against the code, without a container engine: the image's
 //! command and the one the READMEs document, the Compose stack, the OpenTelemetry collector,
 //! the Kubernetes manifests and the example callers files. Variable and flag names come from
-//! `server/src/config.rs` at test time, and settings are parsed by the server's own command
-//! line parser, so a renamed variable or a bad value fails here before it fails a deploy.
+//! clap's own description of the server's command line, and settings are parsed by the server's
+//! own command line parser, so a renamed variable or a bad value fails here before it fails a
+//! deploy.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -15,7 +16,7 @@ use active_sessions_server::{
     auth::CallerRegistry,
     config::{Cli, Command},
 };
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use serde::Deserialize;
 use serde_norway::Value;
 
@@ -121,7 +122,7 @@ fn seconds(text: &str) -> Duration {
     }
 }
 
-/// What `server/src/config.rs` declares: each environment variable with its flag, and the
+/// What the server's command line declares: each environment variable with its flag, and the
 /// subcommands.
 struct ConfigFacts {
     flag_of_env: BTreeMap<String, String>,
@@ -130,54 +131,22 @@ struct ConfigFacts {
 
 impl ConfigFacts {
     fn scan() -> Self {
-        let source = read("server/src/config.rs");
-        let mut flag_of_env = BTreeMap::new();
-        let mut rest = source.as_str();
-        while let Some(start) = rest.find("#[arg(") {
-            let after = &rest[start + "#[arg(".len()..];
-            let end = after.find(")]").expect("an #[arg(...)] attribute ends");
-            let attribute = &after[..end];
-            let tail = &after[end..];
-            let field_start = tail.find("pub ").expect("an argument field follows") + 4;
-            let field = tail[field_start..]
-                .split(':')
-                .next()
-                .expect("field name")
-                .trim();
-            let mut long = None;
-            let mut env = None;
-            for part in attribute.split(',').map(str::trim) {
-                if part == "long" {
-                    long = Some(field.replace('_', "-"));
-                } else if let Some(value) = part.strip_prefix("long = ") {
-                    long = Some(value.trim_matches('"').to_owned());
-                } else if let Some(value) = part.strip_prefix("env = ") {
-                    env = Some(value.trim_matches('"').to_owned());
-                }
-            }
-            if let Some(env) = env {
-                let long = long.unwrap_or_else(|| panic!("{env} has no long flag"));
-                flag_of_env.insert(env, long);
-            }
-            rest = tail;
-        }
-        assert_eq!(
-            flag_of_env.len(),
-            source.matches("env = \"").count(),
-            "every `env = \"...\"` in config.rs belongs to a flag the scan understood"
-        );
-
-        let enum_start = source
-            .find("pub enum Command {")
-            .expect("config.rs declares the subcommands");
-        let body = &source[enum_start + "pub enum Command {".len()..];
-        let body = &body[..body.find('}').expect("the enum ends")];
-        let subcommands = body
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.starts_with("//") && !line.starts_with('#'))
-            .filter_map(|line| line.strip_suffix(','))
-            .map(kebab_case)
+        // clap's own description of the command line: every argument with its variable, and
+        // the subcommands.
+        let command = Cli::command();
+        let flag_of_env = command
+            .get_arguments()
+            .filter_map(|arg| {
+                let env = arg.get_env()?.to_str()?.to_owned();
+                let long = arg
+                    .get_long()
+                    .unwrap_or_else(|| panic!("{env} has no long flag"));
+                Some((env, long.to_owned()))
+            })
+            .collect();
+        let subcommands = command
+            .get_subcommands()
+            .map(|subcommand| subcommand.get_name().to_owned())
             .collect();
         Self {
             flag_of_env,
@@ -207,17 +176,6 @@ impl ConfigFacts {
         Cli::try_parse_from(&argv)
             .unwrap_or_else(|err| panic!("{context}: the server refuses {argv:?}: {err}"))
     }
-}
-
-fn kebab_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('-');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }
 
 fn subcommand(cli: &Cli) -> &'static str {
@@ -363,6 +321,7 @@ fn the_config_scan_finds_every_variable_and_subcommand() {
     for (env, flag) in [
         ("ACTIVE_SESSIONS_LISTEN", "listen"),
         ("ACTIVE_SESSIONS_DATABASE_URL", "database-url"),
+        ("ACTIVE_SESSIONS_DATABASE_URL_FILE", "database-url-file"),
         ("ACTIVE_SESSIONS_CALLERS_FILE", "callers-file"),
         ("ACTIVE_SESSIONS_SHUTDOWN_GRACE", "shutdown-grace"),
         ("ACTIVE_SESSIONS_LOG", "log-level"),
@@ -371,7 +330,7 @@ fn the_config_scan_finds_every_variable_and_subcommand() {
     }
     assert_eq!(
         facts.subcommands,
-        BTreeSet::from(["serve".to_owned(), "migrate".to_owned()])
+        BTreeSet::from(["serve", "migrate", "health"].map(str::to_owned))
     );
 }
 
@@ -449,16 +408,28 @@ fn the_image_runs_the_real_binary_on_port_50051_with_a_health_probe() {
     assert_eq!(subcommand(&cli), "serve");
     assert_eq!(cli.config.listen.port(), GRPC_PORT);
 
+    // The image probes itself with the server's own `health` subcommand: no downloaded probe.
     let healthcheck = docker.last("HEALTHCHECK");
+    let probe: Vec<String> = serde_json::from_str(
+        healthcheck
+            .split_once("CMD")
+            .map(|(_, command)| command.trim())
+            .unwrap_or_else(|| panic!("HEALTHCHECK runs a command: {healthcheck}")),
+    )
+    .expect("HEALTHCHECK CMD in exec form");
+    assert_eq!(probe[0], "/usr/local/bin/active-sessions");
+    let probe_cli = Cli::try_parse_from(&probe).expect("the probe parses");
+    let Some(Command::Health(health)) = probe_cli.command else {
+        panic!("HEALTHCHECK runs `health`: {probe:?}");
+    };
+    assert_eq!(health.addr, "127.0.0.1:50051");
     assert!(
-        healthcheck.contains("grpc_health_probe") && healthcheck.contains("-addr=127.0.0.1:50051"),
-        "HEALTHCHECK probes gRPC health on 50051: {healthcheck}"
+        !docker.text.contains("grpc_health_probe"),
+        "no downloaded probe"
     );
     assert!(
-        docker
-            .text
-            .contains("COPY --from=builder /usr/local/bin/grpc_health_probe"),
-        "the runtime image carries the probe"
+        docker.text.contains("--locked"),
+        "the build uses Cargo.lock as it is"
     );
 
     let user = docker.last("USER");
@@ -776,20 +747,20 @@ fn the_compose_stack_runs_the_server_on_postgres_with_telemetry() {
         "service_completed_successfully"
     );
 
-    // gRPC published on 50051, probed with grpc_health_probe.
+    // gRPC published on 50051, probed with the server's own `health` subcommand.
     let ports = strings(list_at(server, "ports"));
     assert!(
         ports.iter().any(|port| port.ends_with("50051:50051")),
         "{ports:?}"
     );
     let probe = strings(list_at(server, "healthcheck.test"));
-    assert!(probe.iter().any(|word| word.ends_with("grpc_health_probe")));
-    assert!(probe.iter().any(|word| word == "-addr=127.0.0.1:50051"));
-    for word in &probe {
-        if let Some(service) = word.strip_prefix("-service=") {
-            assert!(is_service_name(service), "no health service {service}");
-        }
-    }
+    assert_eq!(probe[0], "CMD");
+    let probe_cli = Cli::try_parse_from(&probe[1..]).expect("the probe parses");
+    let Some(Command::Health(health)) = probe_cli.command else {
+        panic!("the healthcheck runs `health`: {probe:?}");
+    };
+    assert_eq!(health.addr, "127.0.0.1:50051");
+    assert!(health.service.is_empty() || is_service_name(&health.service));
 
     // Compose waits long enough for the drain before it kills.
     assert!(seconds(text_at(server, "stop_grace_period")) > cli.config.shutdown_grace);
@@ -965,6 +936,33 @@ fn labels_match(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, S
         .all(|(key, value)| labels.get(key) == Some(value))
 }
 
+/// True when the container mounts the Secret's `key` at `path`.
+fn mounted_secret_key(
+    manifests: &Manifests,
+    pod: &Value,
+    container: &Value,
+    key: &str,
+    path: &Path,
+) -> bool {
+    let volumes = list_at(pod, "volumes");
+    list_at(container, "volumeMounts").iter().any(|mount| {
+        let Some(volume) = volumes
+            .iter()
+            .find(|volume| text_at(volume, "name") == text_at(mount, "name"))
+        else {
+            return false;
+        };
+        let Some(secret) = volume.get("secret") else {
+            return false;
+        };
+        text_at(secret, "secretName") == text_at(&manifests.secret, "metadata.name")
+            && list_at(secret, "items").iter().any(|item| {
+                text_at(item, "key") == key
+                    && Path::new(text_at(mount, "mountPath")).join(text_at(item, "path")) == path
+            })
+    })
+}
+
 fn grpc_probe<'a>(container: &'a Value, probe: &str) -> (u64, &'a str) {
     let grpc = at(container, &format!("{probe}.grpc"));
     let service = grpc.get("service").map_or("", |service| {
@@ -978,7 +976,10 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
     let facts = ConfigFacts::scan();
     let manifests = Manifests::read();
     let deployment = manifests.one("Deployment");
-    assert_eq!(number_at(deployment, "spec.replicas"), 3);
+    assert!(
+        deployment["spec"].get("replicas").is_none(),
+        "the HPA owns the replica count: a re-apply must not reset it"
+    );
     let pod = at(deployment, "spec.template.spec");
     let pod_labels = string_map(at(deployment, "spec.template.metadata.labels"));
     assert!(labels_match(
@@ -997,11 +998,12 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
         )
     );
 
-    // Probes: native gRPC health, readiness on the sessions service, liveness on the server.
+    // Probes: native gRPC health, readiness on the sessions service (it follows the database),
+    // liveness on the process alone (a database failover must not restart every replica).
     let (port, readiness) = grpc_probe(container, "readinessProbe");
     assert_eq!((port, readiness), (50051, service_names::SESSION_SERVICE));
     let (port, liveness) = grpc_probe(container, "livenessProbe");
-    assert_eq!((port, liveness), (50051, ""));
+    assert_eq!((port, liveness), (50051, service_names::LIVENESS));
     let (port, startup) = grpc_probe(container, "startupProbe");
     assert_eq!(port, 50051);
     assert!(is_service_name(startup));
@@ -1012,7 +1014,32 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
     let cli = facts.parse(&env, &args, "Deployment");
     assert_eq!(subcommand(&cli), "serve");
     assert_serves_on_grpc_port(&cli, "Deployment");
-    assert!(cli.config.database.url.expose().starts_with("postgres://"));
+    // No secret in an environment value: the database URL is a file from the Secret.
+    for container in containers.iter().chain(list_at(pod, "initContainers")) {
+        for variable in list_at(container, "env") {
+            assert!(
+                variable
+                    .get("valueFrom")
+                    .is_none_or(|from| from.get("secretKeyRef").is_none()),
+                "{} takes a secret into the environment",
+                text_at(variable, "name")
+            );
+        }
+    }
+    let url_file = cli
+        .config
+        .database
+        .url_file
+        .clone()
+        .expect("the database URL comes from a file");
+    assert!(
+        mounted_secret_key(&manifests, pod, container, "database-url", &url_file),
+        "the Secret's database-url is at {}",
+        url_file.display()
+    );
+    assert!(
+        string_map(at(&manifests.secret, "stringData"))["database-url"].starts_with("postgres://")
+    );
 
     // The callers file is the Secret's callers.toml, mounted where the variable points.
     let callers_file = cli
@@ -1021,26 +1048,8 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
         .callers_file
         .clone()
         .expect("callers file");
-    let volumes = list_at(pod, "volumes");
-    let mounted = list_at(container, "volumeMounts").iter().any(|mount| {
-        let Some(volume) = volumes
-            .iter()
-            .find(|volume| text_at(volume, "name") == text_at(mount, "name"))
-        else {
-            return false;
-        };
-        let Some(secret) = volume.get("secret") else {
-            return false;
-        };
-        text_at(secret, "secretName") == text_at(&manifests.secret, "metadata.name")
-            && list_at(secret, "items").iter().any(|item| {
-                text_at(item, "key") == "callers.toml"
-                    && Path::new(text_at(mount, "mountPath")).join(text_at(item, "path"))
-                        == callers_file
-            })
-    });
     assert!(
-        mounted,
+        mounted_secret_key(&manifests, pod, container, "callers.toml", &callers_file),
         "the Secret's callers.toml is at {}",
         callers_file.display()
     );
@@ -1081,14 +1090,6 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
         cli.config.shutdown_grace
     );
 
-    // Liveness is NOT_SERVING during a drain too: it must not fail before the drain ends.
-    let liveness = at(container, "livenessProbe");
-    assert!(
-        number_at(liveness, "periodSeconds") * number_at(liveness, "failureThreshold")
-            > termination,
-        "the liveness probe would restart a draining pod"
-    );
-
     // Non-root, read-only root filesystem, CPU requests for the HPA.
     assert_eq!(
         at(pod, "securityContext.runAsNonRoot").as_bool(),
@@ -1107,24 +1108,22 @@ fn the_kubernetes_deployment_serves_with_grpc_probes_and_the_real_settings() {
 }
 
 #[test]
-fn the_kubernetes_service_hpa_pdb_and_job_fit_the_deployment() {
+fn the_kubernetes_service_hpa_pdb_policy_and_migration_fit_the_deployment() {
     let facts = ConfigFacts::scan();
     let manifests = Manifests::read();
     let deployment = manifests.one("Deployment");
     let deployment_name = text_at(deployment, "metadata.name");
     let pod_labels = string_map(at(deployment, "spec.template.metadata.labels"));
-    let job = manifests.one("Job");
-    let job_labels = string_map(at(job, "spec.template.metadata.labels"));
+    assert!(
+        !manifests.by_kind.contains_key("Job"),
+        "no Job: its immutable template would block re-applying the base"
+    );
 
     for service in manifests.all("Service") {
         let selector = string_map(at(service, "spec.selector"));
         assert!(
             labels_match(&selector, &pod_labels),
             "a Service selects the server pods"
-        );
-        assert!(
-            !labels_match(&selector, &job_labels),
-            "no Service selects the migration pod"
         );
         let ports = list_at(service, "spec.ports");
         assert!(ports.iter().any(|port| {
@@ -1137,7 +1136,7 @@ fn the_kubernetes_service_hpa_pdb_and_job_fit_the_deployment() {
     assert_eq!(text_at(hpa, "apiVersion"), "autoscaling/v2");
     assert_eq!(text_at(hpa, "spec.scaleTargetRef.kind"), "Deployment");
     assert_eq!(text_at(hpa, "spec.scaleTargetRef.name"), deployment_name);
-    assert!(number_at(hpa, "spec.minReplicas") <= number_at(deployment, "spec.replicas"));
+    assert!(number_at(hpa, "spec.minReplicas") >= 2);
     assert!(number_at(hpa, "spec.maxReplicas") >= number_at(hpa, "spec.minReplicas"));
     assert!(
         list_at(hpa, "spec.metrics")
@@ -1151,32 +1150,61 @@ fn the_kubernetes_service_hpa_pdb_and_job_fit_the_deployment() {
     assert!(budget.get("minAvailable").is_some() || budget.get("maxUnavailable").is_some());
     let selector = string_map(at(pdb, "spec.selector.matchLabels"));
     assert!(labels_match(&selector, &pod_labels));
-    assert!(!labels_match(&selector, &job_labels));
 
-    // The Job runs `migrate` with the same image and settings as the server.
-    let job_pod = at(job, "spec.template.spec");
-    assert!(matches!(
-        text_at(job_pod, "restartPolicy"),
-        "Never" | "OnFailure"
-    ));
-    let containers = list_at(job_pod, "containers");
-    assert_eq!(containers.len(), 1);
-    let container = &containers[0];
-    let server = &list_at(at(deployment, "spec.template.spec"), "containers")[0];
+    // Each pod migrates in its init container, with the same image and database as the server.
+    let pod = at(deployment, "spec.template.spec");
+    let init = list_at(pod, "initContainers");
+    assert_eq!(init.len(), 1);
+    let container = &init[0];
+    let server = &list_at(pod, "containers")[0];
     assert_eq!(text_at(container, "image"), text_at(server, "image"));
     let env = manifests.container_env(container);
     let args = strings(list_at(container, "args"));
-    let cli = facts.parse(&env, &args, "migration Job");
+    let cli = facts.parse(&env, &args, "migrate init container");
     assert_eq!(subcommand(&cli), "migrate");
     let server_env = manifests.container_env(server);
     assert_eq!(
-        env.get("ACTIVE_SESSIONS_DATABASE_URL"),
-        server_env.get("ACTIVE_SESSIONS_DATABASE_URL")
+        env.get("ACTIVE_SESSIONS_DATABASE_URL_FILE"),
+        server_env.get("ACTIVE_SESSIONS_DATABASE_URL_FILE")
     );
+    let url_file = cli.config.database.url_file.clone().expect("a URL file");
+    assert!(mounted_secret_key(
+        &manifests,
+        pod,
+        container,
+        "database-url",
+        &url_file
+    ));
     assert_eq!(
         at(container, "securityContext.readOnlyRootFilesystem").as_bool(),
         Some(true)
     );
+
+    // The NetworkPolicy covers the server pods, admits callers on the gRPC port only, and lets
+    // the server reach PostgreSQL, the collector and DNS.
+    let policy = manifests.one("NetworkPolicy");
+    assert!(labels_match(
+        &string_map(at(policy, "spec.podSelector.matchLabels")),
+        &pod_labels
+    ));
+    let types = strings(list_at(policy, "spec.policyTypes"));
+    assert!(types.contains(&"Ingress".to_owned()) && types.contains(&"Egress".to_owned()));
+    for rule in list_at(policy, "spec.ingress") {
+        let ports: Vec<u64> = list_at(rule, "ports")
+            .iter()
+            .map(|p| number_at(p, "port"))
+            .collect();
+        assert_eq!(ports, [50051], "ingress only on the gRPC port");
+        assert!(
+            !list_at(rule, "from").is_empty(),
+            "ingress only from named callers"
+        );
+    }
+    let egress_ports: BTreeSet<u64> = list_at(policy, "spec.egress")
+        .iter()
+        .flat_map(|rule| list_at(rule, "ports").iter().map(|p| number_at(p, "port")))
+        .collect();
+    assert!(egress_ports.is_superset(&BTreeSet::from([5432, 4317, 53])));
 }
 
 // ---------------------------------------------------------------------------------------------
