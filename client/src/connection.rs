@@ -1,4 +1,6 @@
-//! One channel to the server, with the calling service's credential on every call.
+//! One channel to the server, with the calling service's credential on every call: to one
+//! address, or balanced over the replicas (a list, or a DNS name re-resolved; see
+//! [`balance`](crate::balance)).
 
 use std::{fmt, time::Duration};
 
@@ -9,7 +11,7 @@ use tonic::{
 };
 
 use crate::{
-    EligibilityClient, RetryPolicy, SessionClient, TrustedDeviceClient,
+    EligibilityClient, RetryPolicy, SessionClient, TrustedDeviceClient, balance,
     proto::{
         account_eligibility_client::AccountEligibilityClient,
         session_service_client::SessionServiceClient,
@@ -37,6 +39,12 @@ pub enum ConnectError {
     /// The TLS settings were refused.
     #[error("TLS settings refused: {0}")]
     Tls(tonic::transport::Error),
+    /// No replica of a balanced connection answered its health check.
+    #[error("no replica of {endpoint} answered")]
+    NoReplica {
+        /// The endpoints or DNS name.
+        endpoint: String,
+    },
     /// The server could not be reached.
     #[error("cannot connect to {endpoint}: {source}")]
     Unreachable {
@@ -87,6 +95,12 @@ pub struct ConnectionBuilder {
     concurrency_limit: Option<usize>,
     lazy: bool,
     retry: RetryPolicy,
+    /// More replicas to balance over, beside `endpoint`.
+    more_endpoints: Vec<String>,
+    /// How often a balanced connection re-resolves and re-checks its replicas.
+    refresh: Duration,
+    /// True once the TLS settings name the server (so a DNS target does not override it).
+    tls_domain_set: bool,
 }
 
 impl fmt::Debug for ConnectionBuilder {
@@ -101,6 +115,7 @@ impl fmt::Debug for ConnectionBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
+            .field("more_endpoints", &self.more_endpoints)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +135,7 @@ impl ConnectionBuilder {
             tls.ca_certificate(Certificate::from_pem(ca_pem))
                 .domain_name(domain),
         );
+        self.tls_domain_set = true;
         self
     }
 
@@ -178,13 +194,53 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Opens the connection.
-    pub async fn connect(self) -> Result<Connection, ConnectError> {
+    /// Balances calls over these endpoints too (`http://host:port`, ...), beside the one the
+    /// builder was made with: each replica gets its own connection, each call goes to the less
+    /// loaded of two, and a replica that stops answering (or reports NOT_SERVING) is left out
+    /// until it recovers. For replicas behind one DNS name, give the builder a
+    /// `dns:///host:port` endpoint instead.
+    pub fn endpoints<I, S>(mut self, endpoints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.more_endpoints
+            .extend(endpoints.into_iter().map(Into::into));
+        self
+    }
+
+    /// How often a balanced connection resolves its DNS name again and checks each replica's
+    /// health (default 5 s).
+    pub fn refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh = interval;
+        self
+    }
+
+    /// The replicas to balance over, when this is a balanced connection.
+    fn replicas(&self) -> Option<balance::Replicas> {
+        if let Some(dns) = balance::Replicas::parse_dns(&self.endpoint, self.tls.is_some()) {
+            return Some(dns);
+        }
+        if self.more_endpoints.is_empty() {
+            return None;
+        }
+        let mut uris = vec![self.endpoint.clone()];
+        uris.extend(self.more_endpoints.iter().cloned());
+        Some(balance::Replicas::List(uris))
+    }
+
+    /// The endpoint for `uri` with every setting of this builder. `tls_name` names the server
+    /// for certificate checks when the URI holds an address resolved from a DNS name.
+    fn configured_endpoint(
+        &self,
+        uri: &str,
+        tls_name: Option<&str>,
+    ) -> Result<Endpoint, ConnectError> {
         let invalid = |source| ConnectError::InvalidEndpoint {
-            endpoint: self.endpoint.clone(),
+            endpoint: uri.to_owned(),
             source,
         };
-        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
+        let mut endpoint = Endpoint::from_shared(uri.to_owned())
             .map_err(invalid)?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
@@ -199,15 +255,46 @@ impl ConnectionBuilder {
         if let Some(limit) = self.concurrency_limit {
             endpoint = endpoint.concurrency_limit(limit);
         }
-        if let Some(tls) = self.tls.clone() {
+        if let Some(mut tls) = self.tls.clone() {
+            if let Some(name) = tls_name.filter(|_| !self.tls_domain_set) {
+                tls = tls.domain_name(name);
+            }
             endpoint = endpoint.tls_config(tls).map_err(ConnectError::Tls)?;
         }
+        Ok(endpoint)
+    }
+
+    /// Opens the connection. A balanced one (several endpoints, or a `dns:///` name) checks its
+    /// replicas first and fails only when none answers (unless [`lazy`](Self::lazy)).
+    pub async fn connect(self) -> Result<Connection, ConnectError> {
         let header = self
             .bearer_token
             .as_ref()
             .map(|token| MetadataValue::try_from(format!("Bearer {token}")))
             .transpose()
             .map_err(|_| ConnectError::InvalidToken)?;
+        if let Some(replicas) = self.replicas() {
+            let tls_name = match &replicas {
+                balance::Replicas::Dns { host, .. } => Some(host.clone()),
+                balance::Replicas::List(_) => None,
+            };
+            let settings = self.clone();
+            let factory: balance::EndpointFactory = Box::new(move |uri: &str| {
+                settings.configured_endpoint(uri, tls_name.as_deref()).ok()
+            });
+            let (channel, any) = balance::balanced_channel(replicas, factory, self.refresh).await;
+            if !any && !self.lazy {
+                return Err(ConnectError::NoReplica {
+                    endpoint: self.endpoint.clone(),
+                });
+            }
+            return Ok(Connection {
+                channel,
+                auth: AuthInterceptor { header },
+                retry: self.retry,
+            });
+        }
+        let endpoint = self.configured_endpoint(&self.endpoint, None)?;
         let channel = if self.lazy {
             endpoint.connect_lazy()
         } else {
@@ -236,7 +323,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Settings for a connection to `endpoint` (`http://host:port` or `https://host:port`).
+    /// Settings for a connection to `endpoint`: `http://host:port` or `https://host:port` for one
+    /// address, `dns:///host:port` to balance over every address the name resolves to (a
+    /// Kubernetes headless Service), re-resolved every [`refresh_interval`](ConnectionBuilder::refresh_interval).
     pub fn builder(endpoint: impl Into<String>) -> ConnectionBuilder {
         ConnectionBuilder {
             endpoint: endpoint.into(),
@@ -248,6 +337,9 @@ impl Connection {
             concurrency_limit: None,
             lazy: false,
             retry: RetryPolicy::default(),
+            more_endpoints: Vec::new(),
+            refresh: Duration::from_secs(5),
+            tls_domain_set: false,
         }
     }
 

@@ -74,6 +74,7 @@
 
 #![deny(missing_docs)]
 
+mod balance;
 mod cache;
 mod connection;
 mod eligibility;

@@ -332,7 +332,9 @@ pub async fn run(
     let drain = shed.drain();
     let mut builder = Server::builder()
         .timeout(security.request_timeout)
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        .max_connection_age(services.config.max_connection_age)
+        .max_connection_age_grace(services.config.max_connection_age_grace);
     if let Some(tls) = services.tls.clone() {
         builder = builder.tls_config(tls)?;
     }

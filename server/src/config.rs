@@ -86,6 +86,17 @@ pub struct Config {
     /// How long in-flight calls may run after a shutdown signal before they are cut off.
     #[arg(long, env = "ACTIVE_SESSIONS_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// How long a client connection may live: then the server asks the client to reconnect
+    /// (HTTP/2 GOAWAY), so that a client behind one address spreads over replicas added since it
+    /// connected. Calls in flight get `--max-connection-age-grace` to finish; a revocation
+    /// stream then resumes on the new connection from its cursor.
+    #[arg(long, env = "ACTIVE_SESSIONS_MAX_CONNECTION_AGE", default_value = "5m", value_parser = parse_duration)]
+    pub max_connection_age: Duration,
+
+    /// How long calls in flight on a connection past its age may still run.
+    #[arg(long, env = "ACTIVE_SESSIONS_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub max_connection_age_grace: Duration,
 }
 
 /// Database connection settings.
@@ -323,6 +334,8 @@ impl Config {
             geoip_database: None,
             security: SecurityConfig::default(),
             shutdown_grace: Duration::from_secs(10),
+            max_connection_age: Duration::from_secs(300),
+            max_connection_age_grace: Duration::from_secs(30),
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod authorization;
+mod balancing;
 mod caller_reload;
 mod client;
 mod concurrency;
