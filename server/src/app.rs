@@ -13,6 +13,7 @@ use active_sessions::{
         trusted_device_service_server::TrustedDeviceServiceServer,
     },
 };
+use opentelemetry_semantic_conventions as semconv;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{
@@ -45,6 +46,9 @@ use crate::{
 
 /// Sessions marked per transaction by the log-out-of-all sweep.
 const SWEEP_BATCH: u64 = 5_000;
+
+/// `db.client.connection.pool.name` of the server's one database pool.
+const DB_POOL_NAME: &str = "active-sessions";
 
 /// How often the background health check pings the database.
 const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -472,15 +476,25 @@ fn register_observers(store: &Store, sessions: &Sessions) {
         .build();
     let pool = store.clone();
     meter
-        .u64_observable_gauge("db.client.connection.count")
+        .i64_observable_up_down_counter(semconv::metric::DB_CLIENT_CONNECTION_COUNT)
+        .with_unit("{connection}")
         .with_description("Database pool connections, by state (used or idle)")
         .with_callback(move |observer| {
             let (size, idle) = pool.pool_stats();
-            observer.observe(
-                u64::from(size).saturating_sub(idle as u64),
-                &[KeyValue::new("state", "used")],
-            );
-            observer.observe(idle as u64, &[KeyValue::new("state", "idle")]);
+            let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+            let used = i64::from(size).saturating_sub(idle).max(0);
+            for (state, count) in [("used", used), ("idle", idle)] {
+                observer.observe(
+                    count,
+                    &[
+                        KeyValue::new(semconv::attribute::DB_CLIENT_CONNECTION_STATE, state),
+                        KeyValue::new(
+                            semconv::attribute::DB_CLIENT_CONNECTION_POOL_NAME,
+                            DB_POOL_NAME,
+                        ),
+                    ],
+                );
+            }
         })
         .build();
 }

@@ -1,7 +1,9 @@
-//! Traces and metrics reach an OTLP collector when the standard OTEL variables say so, with
-//! the RPC semantic-convention attributes, database child spans and the service's metrics, and
-//! no session token anywhere in them. The collector is an in-process tonic server implementing
-//! the OTLP trace and metrics services; the server is the real binary.
+//! Traces and metrics reach an OTLP collector when the standard OTEL variables say so, over
+//! either protocol `OTEL_EXPORTER_OTLP_PROTOCOL` names (`grpc`, `http/protobuf`), with the
+//! current semantic-convention names (checked against the `opentelemetry-semantic-conventions`
+//! constants), database child spans and the service's metrics, and no session token anywhere in
+//! them. The collectors are in-process: a tonic server implementing the OTLP trace and metrics
+//! services, and a hyper server taking OTLP/HTTP; the server is the real binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -25,6 +27,18 @@ use opentelemetry_proto::tonic::{
         },
     },
     common::v1::{AnyValue, KeyValue, any_value::Value},
+    metrics::v1::{Metric, metric},
+};
+#[allow(deprecated)]
+use opentelemetry_semantic_conventions::attribute::{
+    RPC_GRPC_STATUS_CODE, RPC_SERVICE, RPC_SYSTEM,
+};
+use opentelemetry_semantic_conventions::{
+    attribute::{
+        DB_CLIENT_CONNECTION_POOL_NAME, DB_CLIENT_CONNECTION_STATE, DB_SYSTEM_NAME, ERROR_TYPE,
+        RPC_METHOD, RPC_METHOD_ORIGINAL, RPC_RESPONSE_STATUS_CODE, RPC_SYSTEM_NAME,
+    },
+    metric::{DB_CLIENT_CONNECTION_COUNT, RPC_SERVER_CALL_DURATION},
 };
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
@@ -88,20 +102,82 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn traces_and_metrics_reach_the_collector_without_tokens() {
+/// The OTLP/HTTP collector: `POST /v1/traces` and `POST /v1/metrics` with protobuf bodies,
+/// answered 200 with an empty export response, as a collector's `otlphttp` receiver does.
+async fn serve_otlp_http(listener: tokio::net::TcpListener, collected: Collected) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Response as HttpResponse, body::Bytes, service::service_fn};
+    use prost::Message;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let collected = collected.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let collected = collected.clone();
+                async move {
+                    let path = request.uri().path().to_owned();
+                    let body = request.into_body().collect().await?.to_bytes();
+                    let reply: Vec<u8> = match path.as_str() {
+                        "/v1/traces" => {
+                            let export = ExportTraceServiceRequest::decode(body).unwrap();
+                            collected.traces.lock().unwrap().push(export);
+                            ExportTraceServiceResponse::default().encode_to_vec()
+                        }
+                        "/v1/metrics" => {
+                            let export = ExportMetricsServiceRequest::decode(body).unwrap();
+                            collected.metrics.lock().unwrap().push(export);
+                            ExportMetricsServiceResponse::default().encode_to_vec()
+                        }
+                        other => panic!("unexpected OTLP path {other}"),
+                    };
+                    let mut response = HttpResponse::new(Full::new(Bytes::from(reply)));
+                    response.headers_mut().insert(
+                        "content-type",
+                        hyper::header::HeaderValue::from_static("application/x-protobuf"),
+                    );
+                    Ok::<_, hyper::Error>(response)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Which OTLP transport a run exports over.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+/// Starts a collector for `protocol`, runs the real server against it (registration,
+/// validations, a refusal, a call to a method that does not exist), stops it with SIGTERM, and
+/// returns what reached the collector, with the session token that was used.
+async fn run_against_collector(protocol: Protocol) -> (Collected, String) {
     let collected = Collected::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let collector_addr = listener.local_addr().unwrap();
-    let collector = tonic::transport::Server::builder()
-        .add_service(TraceServiceServer::new(collected.clone()))
-        .add_service(MetricsServiceServer::new(collected.clone()))
-        .serve_with_incoming(TcpListenerStream::new(listener));
-    tokio::spawn(collector);
+    match protocol {
+        Protocol::Grpc => {
+            let collector = tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(collected.clone()))
+                .add_service(MetricsServiceServer::new(collected.clone()))
+                .serve_with_incoming(TcpListenerStream::new(listener));
+            tokio::spawn(collector);
+        }
+        Protocol::HttpProtobuf => {
+            tokio::spawn(serve_otlp_http(listener, collected.clone()));
+        }
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let addr = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_active-sessions"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_active-sessions"));
+    command
         .args(["--listen", &addr.to_string()])
         .args([
             "--database-url",
@@ -114,11 +190,14 @@ async fn traces_and_metrics_reach_the_collector_without_tokens() {
         .env("OTEL_METRIC_EXPORT_INTERVAL", "300")
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("OTEL_SERVICE_NAME", "active-sessions-test")
+        .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=ci")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server binary");
-    let server = Server(child);
+        .stderr(Stdio::null());
+    match protocol {
+        Protocol::Grpc => command.env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        Protocol::HttpProtobuf => command.env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    };
+    let server = Server(command.spawn().expect("start the server binary"));
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let channel = loop {
@@ -134,7 +213,7 @@ async fn traces_and_metrics_reach_the_collector_without_tokens() {
             Err(err) => panic!("server did not start: {err}"),
         }
     };
-    let mut sessions = SessionServiceClient::new(channel);
+    let mut sessions = SessionServiceClient::new(channel.clone());
     let registered = sessions
         .register_session(pb::RegisterSessionRequest {
             account_id: "acct_otel".into(),
@@ -164,6 +243,21 @@ async fn traces_and_metrics_reach_the_collector_without_tokens() {
         })
         .await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::InvalidArgument);
+    // Methods the server does not serve: each must not become a metric series of its own.
+    for unknown in ["NoSuchMethod", "AnotherMadeUpMethod"] {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.unwrap();
+        let path = format!("/activesessions.v1.SessionService/{unknown}");
+        let status = grpc
+            .unary::<pb::ValidateSessionRequest, pb::ValidateSessionResponse, _>(
+                tonic::Request::new(pb::ValidateSessionRequest::default()),
+                http::uri::PathAndQuery::try_from(path).unwrap(),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+    }
 
     // SIGTERM: the server drains, then flushes its exporters before exiting.
     let pid = server.0.id().to_string();
@@ -180,7 +274,13 @@ async fn traces_and_metrics_reach_the_collector_without_tokens() {
         assert!(Instant::now() < deadline, "server did not stop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (collected, token)
+}
 
+/// What every run must show, whatever the protocol: the current semantic-convention names
+/// (from the crate's constants), the database spans as children of the RPC, the resource from
+/// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, bounded method names, and no token or IP.
+fn assert_current_conventions(collected: &Collected, token: &str) {
     let traces = collected.traces.lock().unwrap().clone();
     let spans: Vec<_> = traces
         .iter()
@@ -188,9 +288,10 @@ async fn traces_and_metrics_reach_the_collector_without_tokens() {
         .flat_map(|r| &r.scope_spans)
         .flat_map(|s| &s.spans)
         .collect();
+    let validate_method = "activesessions.v1.SessionService/ValidateSession";
     let validate = spans
         .iter()
-        .find(|s| s.name == "activesessions.v1.SessionService/ValidateSession")
+        .find(|s| s.name == validate_method)
         .unwrap_or_else(|| {
             panic!(
                 "no ValidateSession span among {:?}",
@@ -198,26 +299,45 @@ async fn traces_and_metrics_reach_the_collector_without_tokens() {
             )
         });
     assert_eq!(
-        attr(&validate.attributes, "rpc.system").as_deref(),
+        attr(&validate.attributes, RPC_SYSTEM_NAME).as_deref(),
         Some("grpc")
     );
     assert_eq!(
-        attr(&validate.attributes, "rpc.service").as_deref(),
-        Some("activesessions.v1.SessionService")
+        attr(&validate.attributes, RPC_METHOD).as_deref(),
+        Some(validate_method)
     );
     assert_eq!(
-        attr(&validate.attributes, "rpc.method").as_deref(),
-        Some("ValidateSession")
+        attr(&validate.attributes, RPC_RESPONSE_STATUS_CODE).as_deref(),
+        Some("OK")
     );
-    assert_eq!(
-        attr(&validate.attributes, "rpc.grpc.status_code").as_deref(),
-        Some("0")
-    );
-    let refused = spans
-        .iter()
-        .filter(|s| s.name == "activesessions.v1.SessionService/ValidateSession")
-        .any(|s| attr(&s.attributes, "rpc.grpc.status_code").as_deref() == Some("3"));
+    #[allow(deprecated)]
+    for deprecated in [RPC_SYSTEM, RPC_SERVICE, RPC_GRPC_STATUS_CODE] {
+        assert!(
+            attr(&validate.attributes, deprecated).is_none(),
+            "deprecated attribute {deprecated} still set"
+        );
+    }
+    let refused = spans.iter().filter(|s| s.name == validate_method).any(|s| {
+        attr(&s.attributes, RPC_RESPONSE_STATUS_CODE).as_deref() == Some("INVALID_ARGUMENT")
+    });
     assert!(refused, "the INVALID_ARGUMENT call has its status code");
+    let other = spans
+        .iter()
+        .find(|s| attr(&s.attributes, RPC_METHOD).as_deref() == Some("_OTHER"))
+        .expect("an unknown method is _OTHER");
+    assert!(
+        attr(&other.attributes, RPC_METHOD_ORIGINAL)
+            .is_some_and(|original| original.ends_with("/NoSuchMethod")
+                || original.ends_with("/AnotherMadeUpMethod"))
+    );
+    assert_eq!(
+        attr(&other.attributes, RPC_RESPONSE_STATUS_CODE).as_deref(),
+        Some("UNIMPLEMENTED")
+    );
+    assert_eq!(
+        attr(&other.attributes, ERROR_TYPE).as_deref(),
+        Some("UNIMPLEMENTED")
+    );
     let register = spans
         .iter()
         .find(|s| s.name == "activesessions.v1.SessionService/RegisterSession")
@@ -230,35 +350,103 @@ async fn traces_and_metrics_reach_the_collector_without_tokens() {
         insert.trace_id, register.trace_id,
         "database work is part of the RPC's trace"
     );
-    let resource_name = traces[0].resource_spans[0]
-        .resource
-        .as_ref()
-        .and_then(|r| attr(&r.attributes, "service.name"));
-    assert_eq!(resource_name.as_deref(), Some("active-sessions-test"));
+    assert_eq!(
+        attr(&insert.attributes, DB_SYSTEM_NAME).as_deref(),
+        Some("sqlite")
+    );
+    let resource = traces[0].resource_spans[0].resource.as_ref().unwrap();
+    assert_eq!(
+        attr(&resource.attributes, "service.name").as_deref(),
+        Some("active-sessions-test"),
+        "OTEL_SERVICE_NAME sets service.name"
+    );
+    assert_eq!(
+        attr(&resource.attributes, "deployment.environment.name").as_deref(),
+        Some("ci"),
+        "OTEL_RESOURCE_ATTRIBUTES reach the resource"
+    );
 
     let metrics = collected.metrics.lock().unwrap().clone();
-    let names: Vec<String> = metrics
+    let all: Vec<&Metric> = metrics
         .iter()
         .flat_map(|m| &m.resource_metrics)
         .flat_map(|r| &r.scope_metrics)
         .flat_map(|s| &s.metrics)
-        .map(|m| m.name.clone())
         .collect();
+    let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
     for expected in [
-        "rpc.server.call.duration",
+        RPC_SERVER_CALL_DURATION,
         "active_sessions.sessions.registered",
         "active_sessions.validation_cache.lookups",
-        "db.client.connection.count",
+        DB_CLIENT_CONNECTION_COUNT,
     ] {
         assert!(
-            names.iter().any(|n| n == expected),
+            names.contains(&expected),
             "metric {expected} missing from {names:?}"
+        );
+    }
+    // rpc.server.call.duration: current attributes, and one `_OTHER` series for both unknown
+    // methods.
+    let mut methods = std::collections::BTreeSet::new();
+    for metric in all.iter().filter(|m| m.name == RPC_SERVER_CALL_DURATION) {
+        let Some(metric::Data::Histogram(histogram)) = &metric.data else {
+            panic!("{RPC_SERVER_CALL_DURATION} is a histogram");
+        };
+        for point in &histogram.data_points {
+            assert_eq!(
+                attr(&point.attributes, RPC_SYSTEM_NAME).as_deref(),
+                Some("grpc")
+            );
+            assert!(attr(&point.attributes, RPC_RESPONSE_STATUS_CODE).is_some());
+            #[allow(deprecated)]
+            for deprecated in [RPC_SYSTEM, RPC_SERVICE, RPC_GRPC_STATUS_CODE] {
+                assert!(attr(&point.attributes, deprecated).is_none());
+            }
+            methods.insert(attr(&point.attributes, RPC_METHOD).unwrap_or_default());
+        }
+    }
+    assert!(methods.contains(validate_method), "{methods:?}");
+    assert!(methods.contains("_OTHER"), "{methods:?}");
+    assert!(
+        !methods
+            .iter()
+            .any(|m| m.contains("NoSuchMethod") || m.contains("MadeUp")),
+        "unknown methods are not series of their own: {methods:?}"
+    );
+    // db.client.connection.count: an up-down counter by state and pool name.
+    let connections = all
+        .iter()
+        .find(|m| m.name == DB_CLIENT_CONNECTION_COUNT)
+        .unwrap();
+    let Some(metric::Data::Sum(sum)) = &connections.data else {
+        panic!("{DB_CLIENT_CONNECTION_COUNT} is an up-down counter (a non-monotonic sum)");
+    };
+    assert!(!sum.is_monotonic);
+    for point in &sum.data_points {
+        let state = attr(&point.attributes, DB_CLIENT_CONNECTION_STATE).unwrap_or_default();
+        assert!(state == "used" || state == "idle", "state {state:?}");
+        assert!(attr(&point.attributes, DB_CLIENT_CONNECTION_POOL_NAME).is_some());
+        assert!(
+            attr(&point.attributes, "state").is_none(),
+            "the old attribute is gone"
         );
     }
 
     // No token (nor its secret part) in any span, attribute, event or metric.
     let everything = format!("{traces:?}{metrics:?}");
-    assert!(!everything.contains(&token), "token exported");
+    assert!(!everything.contains(token), "token exported");
     assert!(!everything.contains(&token[4..]), "token secret exported");
     assert!(!everything.contains("81.2.69.142"), "raw IP exported");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_and_metrics_reach_a_grpc_collector_by_the_current_conventions_without_tokens() {
+    let (collected, token) = run_against_collector(Protocol::Grpc).await;
+    assert_current_conventions(&collected, &token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_and_metrics_reach_an_http_protobuf_collector_by_the_current_conventions() {
+    let (collected, token) = run_against_collector(Protocol::HttpProtobuf).await;
+    assert_current_conventions(&collected, &token);
 }

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Reads an account.
-#[tracing::instrument(name = "db.accounts.find", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.accounts.find", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -26,7 +26,7 @@ pub async fn find(
 }
 
 /// Reads and locks an existing account inside a write transaction (PostgreSQL row lock).
-#[tracing::instrument(name = "db.accounts.lock", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.accounts.lock", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn lock(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -42,7 +42,7 @@ pub async fn lock(
 /// Reads an account inside a write transaction, creating it if it does not exist, and locks its
 /// row until the transaction ends (PostgreSQL; SQLite has a single writer anyway). Commands that
 /// change an account's sessions take this lock first, so that they serialise per account.
-#[tracing::instrument(name = "db.accounts.lock_or_create", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.accounts.lock_or_create", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn lock_or_create(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -70,7 +70,7 @@ pub async fn lock_or_create(
 }
 
 /// Writes every field of an account that already exists.
-#[tracing::instrument(name = "db.accounts.update", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.accounts.update", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn update(conn: &impl ConnectionTrait, account: &Account) -> Result<(), StoreError> {
     let link = account.sso_link.as_ref();
     account::Entity::update(account::ActiveModel {

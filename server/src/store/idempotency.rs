@@ -27,7 +27,7 @@ impl std::fmt::Debug for IdempotencyRecord {
 }
 
 /// Finds the record of `(scope, request_id)` that has not expired.
-#[tracing::instrument(name = "db.idempotency.find", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.idempotency.find", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     scope: &str,
@@ -58,7 +58,7 @@ pub async fn find(
 }
 
 /// Stores a record, replacing an expired one with the same key.
-#[tracing::instrument(name = "db.idempotency.insert", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.idempotency.insert", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
     scope: &str,
@@ -87,7 +87,7 @@ pub async fn insert(
 }
 
 /// Forgets expired records; returns how many.
-#[tracing::instrument(name = "db.idempotency.purge_expired", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.idempotency.purge_expired", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn purge_expired(conn: &impl ConnectionTrait, now: Timestamp) -> Result<u64, StoreError> {
     Ok(idempotency_record::Entity::delete_many()
         .filter(idempotency_record::Column::ExpiresAt.lte(now.as_micros()))

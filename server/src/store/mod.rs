@@ -37,6 +37,16 @@ pub const MIGRATION_LOCK_KEY: i64 = i64::from_be_bytes(*b"ac_sessm");
 /// How long SQLite waits for another process's write lock before reporting busy.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The engine of this process's store, as OpenTelemetry's `db.system.name` names it (`sqlite`
+/// or `postgresql`): set by the first [`Store::connect`], since a server runs on one database.
+/// Every database span carries it.
+static DB_SYSTEM_NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// The `db.system.name` of database spans (`other_sql` before any store connected).
+pub fn db_system_name() -> &'static str {
+    DB_SYSTEM_NAME.get().copied().unwrap_or("other_sql")
+}
+
 /// The database handle shared by every request.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -99,6 +109,7 @@ impl Store {
                     .foreign_keys(true)
             });
         let db = Database::connect(options).await?;
+        let _ = DB_SYSTEM_NAME.set(if is_sqlite { "sqlite" } else { "postgresql" });
         Ok(Self {
             write_gate: is_sqlite.then(|| Arc::new(Mutex::new(()))),
             db,

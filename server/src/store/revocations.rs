@@ -22,7 +22,7 @@ use crate::{
 
 /// Takes the next log position. Must run inside the revoking transaction: the update locks the
 /// single head row until commit, so positions are handed out in commit order.
-#[tracing::instrument(name = "db.revocations.next_seq", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.revocations.next_seq", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn next_seq(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
     revocation_log_head::Entity::update_many()
         .col_expr(
@@ -49,7 +49,7 @@ pub const NOTIFY_CHANNEL: &str = "active_sessions_revocations";
 
 /// Appends a revocation (its `seq` from [`next_seq`] in the same transaction). On PostgreSQL
 /// the same transaction queues a NOTIFY, delivered to every listening replica at commit.
-#[tracing::instrument(name = "db.revocations.insert", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.revocations.insert", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
     revocation: &Revocation,
@@ -84,7 +84,7 @@ pub async fn insert(
 }
 
 /// Reads one revocation.
-#[tracing::instrument(name = "db.revocations.find", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.revocations.find", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     revocation_id: RevocationId,
@@ -97,7 +97,7 @@ pub async fn find(
 }
 
 /// Up to `limit` revocations after position `after`, in log order.
-#[tracing::instrument(name = "db.revocations.after", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.revocations.after", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn after(
     conn: &impl ConnectionTrait,
     after: i64,
@@ -115,7 +115,7 @@ pub async fn after(
 }
 
 /// Log-out-of-all revocations whose sweep has not finished, oldest first.
-#[tracing::instrument(name = "db.revocations.unswept", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.revocations.unswept", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn unswept(conn: &impl ConnectionTrait) -> Result<Vec<Revocation>, StoreError> {
     revocation::Entity::find()
         .filter(revocation::Column::Scope.eq(RevocationScope::All.as_str()))
@@ -129,7 +129,7 @@ pub async fn unswept(conn: &impl ConnectionTrait) -> Result<Vec<Revocation>, Sto
 }
 
 /// Adds `swept` to the revocation's count, and marks it complete when `completed_at` is given.
-#[tracing::instrument(name = "db.revocations.record_sweep", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.revocations.record_sweep", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn record_sweep(
     conn: &impl ConnectionTrait,
     revocation_id: RevocationId,

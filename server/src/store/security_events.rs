@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Appends an event.
-#[tracing::instrument(name = "db.security_events.insert", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.security_events.insert", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn insert(conn: &impl ConnectionTrait, event: &SecurityEvent) -> Result<(), StoreError> {
     security_event::Entity::insert(security_event::ActiveModel {
         event_id: Set(event.event_id.to_string()),
@@ -47,7 +47,7 @@ pub async fn insert(conn: &impl ConnectionTrait, event: &SecurityEvent) -> Resul
 }
 
 /// Up to `limit` events of the account older than `before` (all when `None`), newest first.
-#[tracing::instrument(name = "db.security_events.list", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.security_events.list", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn list(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,

@@ -32,7 +32,7 @@ pub struct SessionWithCutOff {
 }
 
 /// Finds a session by token hash, with its account's cut-off, in one indexed read.
-#[tracing::instrument(name = "db.sessions.find_by_token_hash", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.find_by_token_hash", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn find_by_token_hash(
     conn: &impl ConnectionTrait,
     hash: &TokenHash,
@@ -55,7 +55,7 @@ pub async fn find_by_token_hash(
 }
 
 /// Stores a new session under its token hash.
-#[tracing::instrument(name = "db.sessions.insert", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.insert", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn insert(
     conn: &impl ConnectionTrait,
     session: &Session,
@@ -97,7 +97,7 @@ pub async fn insert(
 }
 
 /// Reads one session by id.
-#[tracing::instrument(name = "db.sessions.find", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.find", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     session_id: SessionId,
@@ -192,7 +192,7 @@ pub struct RowQuery<'a> {
 }
 
 /// The row keys of one listing page, most recent sign-in first, device id breaking ties.
-#[tracing::instrument(name = "db.sessions.row_keys", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.row_keys", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn row_keys(
     conn: &impl ConnectionTrait,
     query: &RowQuery<'_>,
@@ -244,7 +244,7 @@ pub async fn row_keys(
 
 /// Every visible session of the account on these devices that is not marked revoked (the
 /// caller applies the full validity rule).
-#[tracing::instrument(name = "db.sessions.unrevoked_on_devices", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.unrevoked_on_devices", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn unrevoked_on_devices(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -273,7 +273,7 @@ pub async fn unrevoked_on_devices(
 }
 
 /// Every visible session the account ever had on this device, revoked or not.
-#[tracing::instrument(name = "db.sessions.visible_on_device", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.visible_on_device", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn visible_on_device(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -292,7 +292,7 @@ pub async fn visible_on_device(
 }
 
 /// Marks sessions revoked (those not already marked); returns how many changed.
-#[tracing::instrument(name = "db.sessions.mark_revoked", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.mark_revoked", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn mark_revoked(
     conn: &impl ConnectionTrait,
     session_ids: &[SessionId],
@@ -338,7 +338,7 @@ async fn lock_in_order(
 
 /// Marks up to `batch` of the account's visible sessions signed in before `cut_off` revoked;
 /// returns how many changed (0 when the sweep is done).
-#[tracing::instrument(name = "db.sessions.sweep_batch", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.sweep_batch", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn sweep_batch(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -381,7 +381,7 @@ pub async fn sweep_batch(
 }
 
 /// How many visible, unrevoked sessions of the account were signed in before `cut_off`.
-#[tracing::instrument(name = "db.sessions.count_before", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.count_before", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn count_before(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -436,7 +436,7 @@ pub struct Activity {
 /// Writes coalesced activity: moves `last_active_at` forward (never back) and records the IP.
 /// Rows are updated in session-id order, the order every multi-row writer locks them in, so
 /// the flush cannot deadlock with a log-out or a sweep.
-#[tracing::instrument(name = "db.sessions.apply_activity", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.apply_activity", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn apply_activity(
     conn: &impl ConnectionTrait,
     batch: &[Activity],
@@ -553,7 +553,7 @@ pub(crate) fn device_type_from_stored(value: &str) -> DeviceType {
 
 /// The most recent visible session the account had on a device (revoked or not): what a
 /// trusted device is described by.
-#[tracing::instrument(name = "db.sessions.latest_on_device", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.latest_on_device", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn latest_on_device(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,

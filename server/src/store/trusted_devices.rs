@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// The devices among `devices` that the account trusts at `now`.
-#[tracing::instrument(name = "db.trusted_devices.trusted_among", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.trusted_devices.trusted_among", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn trusted_among(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -35,7 +35,7 @@ pub async fn trusted_among(
 }
 
 /// Removes the account's trust in one device; true when a trust in force was removed.
-#[tracing::instrument(name = "db.trusted_devices.remove", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.trusted_devices.remove", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn remove(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -54,7 +54,7 @@ pub async fn remove(
 }
 
 /// Removes every trusted device of the account; returns the devices whose trust was in force.
-#[tracing::instrument(name = "db.trusted_devices.remove_all", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.trusted_devices.remove_all", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn remove_all(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -110,7 +110,7 @@ fn record(model: trusted_device::Model) -> TrustRecord {
 }
 
 /// The trust record of one device, expired or not: one primary-key read.
-#[tracing::instrument(name = "db.trusted_devices.find", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.trusted_devices.find", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn find(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
@@ -126,7 +126,7 @@ pub async fn find(
 }
 
 /// Writes a trust record, replacing the device's previous one.
-#[tracing::instrument(name = "db.trusted_devices.save", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.trusted_devices.save", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn save(conn: &impl ConnectionTrait, trust: &TrustRecord) -> Result<(), StoreError> {
     use sea_orm::ActiveValue::Set;
     trusted_device::Entity::delete_many()
@@ -150,7 +150,7 @@ pub async fn save(conn: &impl ConnectionTrait, trust: &TrustRecord) -> Result<()
 
 /// Up to `limit` trust records in force at `now`, most recently trusted first (ties by device
 /// id), after the keyset position `after`.
-#[tracing::instrument(name = "db.trusted_devices.list_in_force", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.trusted_devices.list_in_force", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn list_in_force(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,

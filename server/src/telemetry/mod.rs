@@ -2,14 +2,16 @@
 //! human-readable by default and JSON by flag, and carry the trace id inside an RPC. Traces and
 //! metrics go to an OTLP collector when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
 //! per-signal variables) is set, configured further by the other standard `OTEL_*` variables
-//! (`OTEL_SERVICE_NAME`, `OTEL_METRIC_EXPORT_INTERVAL`, ...); otherwise no exporter exists and
-//! the instruments are no-ops. No token, secret or raw IP is ever a span attribute or a metric
-//! label: spans carry ids only.
+//! (`OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc`, the default, or `http/protobuf`; `OTEL_SERVICE_NAME`
+//! and `OTEL_RESOURCE_ATTRIBUTES` for `service.name`; `OTEL_METRIC_EXPORT_INTERVAL`, ...);
+//! otherwise no exporter exists and the instruments are no-ops. No token, secret or raw IP is
+//! ever a span attribute or a metric label: spans carry ids only.
 
 pub mod metrics;
 mod rpc;
 
 use opentelemetry::{KeyValue, global, trace::TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{
     Resource, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
     trace::SdkTracerProvider,
@@ -46,6 +48,33 @@ pub struct Telemetry {
     meter_provider: Option<SdkMeterProvider>,
 }
 
+/// How traces and metrics travel to the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (the collector's port 4317): the default here.
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (port 4318, paths `/v1/traces`, `/v1/metrics`).
+    HttpProtobuf,
+}
+
+/// The protocol the standard variables ask for: the signal's own variable (`signal_var`), else
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`; `grpc` when neither is set (the protocol this server has
+/// always exported with, so existing collectors keep working) or the value is not
+/// `http/protobuf`. (`http/json` is not supported and falls back to `grpc`, with a warning.)
+pub fn otlp_protocol(signal_var: &str) -> OtlpProtocol {
+    let value = [signal_var, "OTEL_EXPORTER_OTLP_PROTOCOL"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()));
+    match value.as_deref().map(str::trim) {
+        Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+        None | Some("grpc") => OtlpProtocol::Grpc,
+        Some(other) => {
+            eprintln!("unsupported OTLP protocol {other:?}; exporting over grpc");
+            OtlpProtocol::Grpc
+        }
+    }
+}
+
 /// True when the standard OTLP variables ask for an exporter (and the SDK is not disabled).
 pub fn otlp_requested() -> bool {
     let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
@@ -75,16 +104,28 @@ impl Telemetry {
                 resource = resource.with_service_name("active-sessions");
             }
             let resource = resource.build();
-            let spans = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .build()?;
+            let spans = match otlp_protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
+                OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .build()?,
+                OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .build()?,
+            };
             let tracer_provider = SdkTracerProvider::builder()
                 .with_batch_exporter(spans)
                 .with_resource(resource.clone())
                 .build();
-            let metrics = opentelemetry_otlp::MetricExporter::builder()
-                .with_tonic()
-                .build()?;
+            let metrics = match otlp_protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") {
+                OtlpProtocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
+                    .with_tonic()
+                    .build()?,
+                OtlpProtocol::HttpProtobuf => opentelemetry_otlp::MetricExporter::builder()
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .build()?,
+            };
             let meter_provider = SdkMeterProvider::builder()
                 .with_periodic_exporter(metrics)
                 .with_resource(resource)
