@@ -149,8 +149,29 @@ impl Error {
     }
 }
 
+/// True when the status was made on this side because the connection failed under the call
+/// (the replica went away, sent GOAWAY, reset the stream): tonic reports that as INTERNAL or
+/// UNKNOWN with the transport error as its source. No server answered, so for the caller it is
+/// the service being unavailable, and an idempotent call may be retried elsewhere.
+fn cut_off_by_the_connection(status: &Status) -> bool {
+    if !matches!(status.code(), Code::Internal | Code::Unknown) {
+        return false;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<tonic::transport::Error>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 impl From<Status> for Error {
     fn from(status: Status) -> Self {
+        if cut_off_by_the_connection(&status) {
+            return Self::Unavailable { retry_after: None };
+        }
         let details = status.get_error_details();
         let retry_after = details.retry_info().and_then(|info| info.retry_delay);
         let info = details

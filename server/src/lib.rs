@@ -19,8 +19,8 @@ pub mod enrich;
 pub mod grpc;
 pub mod limits;
 pub mod oversize;
-pub mod seal_key;
 pub mod probe;
+pub mod seal_key;
 pub mod store;
 pub mod telemetry;
 

@@ -119,7 +119,7 @@ fn into_domain(model: security_event::Model) -> Result<SecurityEvent, StoreError
 
 /// Whether the account's history mentions the device: it was trusted, or had trust removed, at
 /// some point (so RemoveTrustedDevice knows it even after its trust record is gone).
-#[tracing::instrument(name = "db.security_events.mentions_device", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.security_events.mentions_device", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn mentions_device(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
