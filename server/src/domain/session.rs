@@ -116,6 +116,8 @@ stored_enum!(
         Operator => "OPERATOR",
         /// A trusted device was removed with its sessions.
         TrustRemoved => "TRUST_REMOVED",
+        /// The account reached its session limit and a sign-in ended its oldest session.
+        SessionLimit => "SESSION_LIMIT",
     }
 );
 

@@ -12,9 +12,9 @@ use super::{
     DomainError,
     history::{Actor, SecurityEvent, SecurityEventType},
     ids::{AccountId, DeviceId, SessionId},
-    revocation::{Revocation, RevocationScope},
+    revocation::Revocation,
     session::{Product, RevocationReason, Session},
-    sessions::{LogOut, Sessions},
+    sessions::{Covered, LogOut, Sessions, reason_for},
     subject::Subject,
     text::Violations,
 };
@@ -22,7 +22,7 @@ use crate::{
     clock::{Clock, Timestamp},
     enrich::{DeviceDetails, GeoLocation},
     store::{
-        Store, accounts, security_events, sessions,
+        Store, accounts, security_events, session_sets, sessions,
         trusted_devices::{self, TrustRecord},
     },
 };
@@ -94,8 +94,11 @@ pub struct TrustedDevice {
 pub struct Removal {
     /// Trust in force was removed.
     pub removed: bool,
-    /// Sessions logged out with it.
+    /// Sessions logged out with it: all of them up to `MAX_SESSION_IDS`, otherwise the newest
+    /// that many.
     pub revoked_session_ids: Vec<SessionId>,
+    /// How many sessions were logged out with it.
+    pub revoked_session_count: u64,
     /// The revocation recorded for them.
     pub revocation: Option<Revocation>,
 }
@@ -192,10 +195,7 @@ impl TrustService {
         };
         security_events::insert(&*txn, &event).await?;
         txn.commit().await?;
-        let has_active_session = self
-            .active_on_device(account_id, device_id, now)
-            .await?
-            .is_some();
+        let has_active_session = self.active_on_device(account_id, device_id, now).await?;
         Ok((view(record, latest.as_ref(), has_active_session), renewed))
     }
 
@@ -214,13 +214,14 @@ impl TrustService {
         )
     }
 
-    /// One page of the owner's trusted devices.
+    /// One page of the owner's trusted devices, with the page token after each device and the
+    /// token of the next page.
     pub async fn list(
         &self,
         subject: &Subject,
         page_size: u64,
         page_token: Option<&str>,
-    ) -> Result<(Vec<TrustedDevice>, Option<String>), DomainError> {
+    ) -> Result<(Vec<TrustedDevice>, Vec<String>, Option<String>), DomainError> {
         let owner = self.sessions.eligible_owner(subject).await?;
         let tokens = self.sessions.page_tokens();
         let after = page_token
@@ -238,22 +239,22 @@ impl TrustService {
             page_size + 1,
         )
         .await?;
-        let next = if records.len() as u64 > page_size {
-            records.truncate(page_size as usize);
-            records.last().map(|last| {
-                tokens.seal(
-                    "trusted_devices",
-                    &owner.account_id,
-                    "",
-                    &TrustPosition {
-                        since: last.trusted_since.as_micros(),
-                        device: last.device_id.to_string(),
-                    },
-                )
-            })
-        } else {
-            None
+        let has_more = records.len() as u64 > page_size;
+        records.truncate(page_size as usize);
+        let token_after = |record: &TrustRecord| {
+            tokens.seal(
+                "trusted_devices",
+                &owner.account_id,
+                "",
+                &TrustPosition {
+                    since: record.trusted_since.as_micros(),
+                    device: record.device_id.to_string(),
+                },
+            )
         };
+        // A token after every device, so that a response over its byte budget can end early.
+        let tokens_after: Vec<String> = records.iter().map(token_after).collect();
+        let next = records.last().filter(|_| has_more).map(token_after);
         let mut devices = Vec::with_capacity(records.len());
         for record in records {
             let latest = sessions::latest_on_device(
@@ -264,18 +265,18 @@ impl TrustService {
             .await?;
             let active = self
                 .active_on_device(&record.account_id, &record.device_id, now)
-                .await?
-                .is_some();
+                .await?;
             devices.push(view(record, latest.as_ref(), active));
         }
-        Ok((devices, next))
+        Ok((devices, tokens_after, next))
     }
 
     /// Removes a device's trust, optionally logging out its sessions in the same transaction.
     /// Idempotent: a device of the account that is not trusted (never, expired, or already
     /// removed) succeeds with `removed = false` and changes nothing, so a retry after a lost
     /// response succeeds. A device id the account has never used, trusted nor had removed is
-    /// NOT_FOUND, exactly like another account's device.
+    /// NOT_FOUND, exactly like another account's device. The sessions are read and marked
+    /// set-based, whatever their number.
     pub async fn remove(
         &self,
         subject: &Subject,
@@ -290,9 +291,8 @@ impl TrustService {
         };
         let now = self.clock.now();
         let record = trusted_devices::find(&*txn, &owner.account_id, device_id).await?;
-        let used = sessions::visible_on_device(&*txn, &owner.account_id, device_id).await?;
         if record.is_none()
-            && used.is_empty()
+            && !session_sets::any_visible_on_device(&*txn, &owner.account_id, device_id).await?
             && !security_events::mentions_device(&*txn, &owner.account_id, device_id).await?
         {
             return Err(DomainError::NotFound("trusted device"));
@@ -300,55 +300,56 @@ impl TrustService {
         let in_force = record
             .as_ref()
             .is_some_and(|trust| trust.trusted_until > now);
-        let idle_timeout = self.sessions.idle_timeout();
-        let active: Vec<Session> = if log_out_sessions {
-            used.into_iter()
-                .filter(|s| s.is_active(now, idle_timeout, account.revoked_before))
-                .collect()
+        let active = self.sessions.active_at(now, account.revoked_before);
+        let plan = if log_out_sessions {
+            self.sessions
+                .device_plan(&*txn, &owner.account_id, device_id, active)
+                .await?
         } else {
-            Vec::new()
-        };
-        if owner
-            .current_session
-            .is_some_and(|current| active.iter().any(|s| s.session_id == current))
-        {
-            return Err(DomainError::CurrentSession);
-        }
-        if active
-            .iter()
-            .any(|s| s.status == super::session::SessionStatus::Unavailable)
-        {
-            return Err(DomainError::StatusUnavailable);
-        }
-        let revocation = if active.is_empty() {
-            if in_force {
-                trusted_devices::remove(&*txn, &owner.account_id, device_id, now).await?;
-                let mut event = SecurityEvent::new(
-                    owner.account_id.clone(),
-                    SecurityEventType::DeviceTrustRemoved,
-                    now,
-                    actor,
-                );
-                event.device_id = Some(device_id.clone());
-                security_events::insert(&*txn, &event).await?;
-            }
             None
-        } else {
-            Some(
+        };
+        if let Some(plan) = &plan {
+            let current = self.sessions.active_current(&*txn, &owner, &active).await?;
+            if current.is_some_and(|current| current.device_id == *device_id) {
+                return Err(DomainError::CurrentSession);
+            }
+            if plan.unavailable {
+                return Err(DomainError::StatusUnavailable);
+            }
+        }
+        let revoked_session_ids = plan
+            .as_ref()
+            .map(|plan| plan.newest_ids.clone())
+            .unwrap_or_default();
+        let revocation = match plan {
+            None => {
+                if in_force {
+                    trusted_devices::remove(&*txn, &owner.account_id, device_id, now).await?;
+                    let mut event = SecurityEvent::new(
+                        owner.account_id.clone(),
+                        SecurityEventType::DeviceTrustRemoved,
+                        now,
+                        actor,
+                    );
+                    event.device_id = Some(device_id.clone());
+                    security_events::insert(&*txn, &event).await?;
+                }
+                None
+            }
+            Some(plan) => Some(
                 self.sessions
                     .record_log_out(
                         &*txn,
-                        &active,
+                        &Covered::Device(plan),
                         LogOut {
-                            scope: RevocationScope::Device,
-                            owner_reason: RevocationReason::TrustRemoved,
+                            reason: reason_for(actor, RevocationReason::TrustRemoved),
                             remove_trust: in_force,
                             actor,
                             now,
                         },
                     )
                     .await?,
-            )
+            ),
         };
         txn.commit().await?;
         if let Some(revocation) = &revocation {
@@ -356,10 +357,10 @@ impl TrustService {
         }
         Ok(Removal {
             removed: in_force,
-            revoked_session_ids: revocation
+            revoked_session_count: revocation
                 .as_ref()
-                .map(|r| r.session_ids.clone())
-                .unwrap_or_default(),
+                .map_or(0, |r| u64::try_from(r.sessions_revoked).unwrap_or(0)),
+            revoked_session_ids,
             revocation,
         })
     }
@@ -369,20 +370,17 @@ impl TrustService {
         account_id: &AccountId,
         device_id: &DeviceId,
         now: Timestamp,
-    ) -> Result<Option<Session>, DomainError> {
+    ) -> Result<bool, DomainError> {
         let revoked_before = accounts::find(self.store.reader(), account_id)
             .await?
             .and_then(|account| account.revoked_before);
-        let idle_timeout = self.sessions.idle_timeout();
-        Ok(sessions::unrevoked_on_devices(
+        Ok(session_sets::any_active_on_device(
             self.store.reader(),
             account_id,
-            std::slice::from_ref(device_id),
-            None,
+            device_id,
+            &self.sessions.active_at(now, revoked_before),
         )
-        .await?
-        .into_iter()
-        .find(|s| s.is_active(now, idle_timeout, revoked_before)))
+        .await?)
     }
 }
 

@@ -339,6 +339,15 @@ pub fn row_to_proto(row: &SessionRow, current_session: Option<SessionId>) -> pb:
         no_log_out_reason: reason as i32,
         new_device: row.new_device,
         new_country: row.new_country,
+        session_count: i64::try_from(row.session_count).unwrap_or(i64::MAX),
+        product_counts: row
+            .product_counts
+            .iter()
+            .map(|(product, count)| pb::ProductSessionCount {
+                product: product_to_proto(*product) as i32,
+                session_count: i64::try_from(*count).unwrap_or(i64::MAX),
+            })
+            .collect(),
     }
 }
 
@@ -365,6 +374,7 @@ fn reason_to_proto(reason: RevocationReason) -> pb::RevocationReason {
         RevocationReason::UserLogOutAll => pb::RevocationReason::UserLogOutAll,
         RevocationReason::Operator => pb::RevocationReason::Operator,
         RevocationReason::TrustRemoved => pb::RevocationReason::TrustRemoved,
+        RevocationReason::SessionLimit => pb::RevocationReason::SessionLimit,
     }
 }
 
@@ -417,6 +427,14 @@ pub fn revocation_event_to_proto(revocation: &Revocation) -> pb::RevocationEvent
             .collect(),
         revoked_at: Some(revocation.effective_at.to_proto()),
         revoked_before: revocation.revoked_before.map(|t| t.to_proto()),
+        device_id: match revocation.scope {
+            RevocationScope::Device => revocation
+                .device_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            RevocationScope::Session | RevocationScope::All => String::new(),
+        },
     }
 }
 

@@ -5,11 +5,12 @@
 use std::{future::Future, pin::Pin};
 
 use active_sessions::v1::{self as pb, session_service_server::SessionService};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::{
+    budget::{fit_page, split_batch},
     proto::{account_id, owner_page, required_enum, subject},
     session_proto::{
         MAX_USER_AGENT_LEN, auth_method, client_kind_from_proto, cursor, free_text, ip_address,
@@ -211,13 +212,52 @@ impl SessionService for SessionApi {
             .sessions
             .list_rows(&subject, product, size, page_token(&request.page_token))
             .await?;
+        let rows = page
+            .rows
+            .iter()
+            .map(|row| row_to_proto(row, page.current_session))
+            .collect();
+        let (rows, next_page_token) = fit_page(rows, page.tokens_after, page.next_page_token);
         Ok(Response::new(pb::ListActiveSessionsResponse {
-            rows: page
-                .rows
-                .iter()
-                .map(|row| row_to_proto(row, page.current_session))
-                .collect(),
-            next_page_token: page.next_page_token.unwrap_or_default(),
+            rows,
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(name = "ListDeviceSessions", skip_all)]
+    async fn list_device_sessions(
+        &self,
+        request: Request<pb::ListDeviceSessionsRequest>,
+    ) -> Result<Response<pb::ListDeviceSessionsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let mut v = Violations::new();
+        let subject = subject(&mut v, "subject", request.subject.as_ref());
+        let device = v.check("device_id", DeviceId::parse(&request.device_id));
+        let size = page_size(&mut v, "page_size", request.page_size);
+        let product = product_filter(&mut v, "product", request.product);
+        let ((subject, device), size) = v.finish(subject.zip(device).zip(size))?;
+        caller.authorize_owner_call(&subject)?;
+        let page = self
+            .sessions
+            .list_device_sessions(
+                &subject,
+                &device,
+                product,
+                size,
+                page_token(&request.page_token),
+            )
+            .await?;
+        let sessions = page
+            .sessions
+            .iter()
+            .map(|s| session_to_proto(s, Some(s.session_id) == page.current_session))
+            .collect();
+        let (sessions, next_page_token) =
+            fit_page(sessions, page.tokens_after, page.next_page_token);
+        Ok(Response::new(pb::ListDeviceSessionsResponse {
+            sessions,
+            next_page_token,
         }))
     }
 
@@ -261,6 +301,7 @@ impl SessionService for SessionApi {
                 .revocation
                 .as_ref()
                 .map(|r| revocation_to_proto(r, true)),
+            session_count: i64::try_from(result.session_count).unwrap_or(i64::MAX),
         }))
     }
 
@@ -345,18 +386,24 @@ impl SessionService for SessionApi {
             let (mut batches, mut revoked) = state?;
             tokio::select! {
                 biased;
-                status = &mut revoked => Some((Err(status), None)),
+                status = &mut revoked => Some((vec![Err(status)], None)),
                 batch = batches.recv() => {
-                    let item = batch?
-                        .map(|batch| pb::WatchRevocationsResponse {
-                            events: batch.events.iter().map(revocation_event_to_proto).collect(),
-                            cursor: batch.cursor.to_string(),
-                        })
-                        .map_err(Status::from);
-                    Some((item, Some((batches, revoked))))
+                    // A long batch goes out as several messages, each under the byte budget.
+                    let items: Vec<Result<pb::WatchRevocationsResponse, Status>> = match batch? {
+                        Ok(batch) => split_batch(
+                            batch.events.iter().map(revocation_event_to_proto).collect(),
+                            batch.cursor.to_string(),
+                        )
+                        .into_iter()
+                        .map(Ok)
+                        .collect(),
+                        Err(err) => vec![Err(Status::from(err))],
+                    };
+                    Some((items, Some((batches, revoked))))
                 }
             }
-        });
+        })
+        .flat_map(futures::stream::iter);
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -368,13 +415,15 @@ impl SessionService for SessionApi {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let (subject, size) = owner_page(&caller, request.subject.as_ref(), request.page_size)?;
-        let (events, next) = self
+        let (events, tokens_after, next) = self
             .sessions
             .security_events(&subject, size, page_token(&request.page_token))
             .await?;
+        let events = events.iter().map(security_event_to_proto).collect();
+        let (events, next_page_token) = fit_page(events, tokens_after, next);
         Ok(Response::new(pb::ListSecurityEventsResponse {
-            events: events.iter().map(security_event_to_proto).collect(),
-            next_page_token: next.unwrap_or_default(),
+            events,
+            next_page_token,
         }))
     }
 }

@@ -107,13 +107,16 @@ impl TrustedDeviceService for TrustedDeviceApi {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let (subject, size) = owner_page(&caller, request.subject.as_ref(), request.page_size)?;
-        let (devices, next) = self
+        let (devices, tokens_after, next) = self
             .trust
             .list(&subject, size, page_token(&request.page_token))
             .await?;
+        let devices = devices.iter().map(trusted_device_to_proto).collect();
+        let (trusted_devices, next_page_token) =
+            super::budget::fit_page(devices, tokens_after, next);
         Ok(Response::new(pb::ListTrustedDevicesResponse {
-            trusted_devices: devices.iter().map(trusted_device_to_proto).collect(),
-            next_page_token: next.unwrap_or_default(),
+            trusted_devices,
+            next_page_token,
         }))
     }
 
@@ -144,6 +147,7 @@ impl TrustedDeviceService for TrustedDeviceApi {
                 .revocation
                 .as_ref()
                 .map(|r| revocation_to_proto(r, true)),
+            revoked_session_count: i64::try_from(removal.revoked_session_count).unwrap_or(i64::MAX),
         }))
     }
 

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod migration;
 pub mod revocations;
 pub mod security_events;
+pub mod session_sets;
 pub mod sessions;
 pub mod settings;
 pub mod trusted_devices;

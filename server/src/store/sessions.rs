@@ -291,7 +291,8 @@ pub async fn visible_on_device(
         .collect()
 }
 
-/// Marks sessions revoked (those not already marked); returns how many changed.
+/// Marks a few sessions revoked, by id (those not already marked); returns how many changed.
+/// Only for a handful of ids: many sessions are marked by `session_sets::revoke_on_device`.
 #[tracing::instrument(name = "db.sessions.mark_revoked", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn mark_revoked(
     conn: &impl ConnectionTrait,
@@ -347,37 +348,42 @@ pub async fn sweep_batch(
     revocation_id: RevocationId,
     batch: u64,
 ) -> Result<u64, StoreError> {
-    // Pick the batch and lock it in session-id order (see `apply_activity`), then mark it.
+    // Pick the batch and lock it in session-id order (see `apply_activity`), then mark it by
+    // its id range: no parameter per session.
+    let filter = || {
+        Condition::all()
+            .add(session::Column::AccountId.eq(account_id.as_str()))
+            .add(session::Column::Visible.eq(true))
+            .add(session::Column::RevokedAt.is_null())
+            .add(session::Column::SignedInAt.lt(cut_off.as_micros()))
+    };
     let pending: Vec<String> = session::Entity::find()
         .select_only()
         .column(session::Column::SessionId)
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
-        .filter(session::Column::Visible.eq(true))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::SignedInAt.lt(cut_off.as_micros()))
+        .filter(filter())
         .order_by_asc(session::Column::SessionId)
-        .limit(batch)
+        .limit(std::cmp::max(batch, 1))
         .lock_exclusive()
         .into_tuple::<String>()
         .all(conn)
         .await?;
-    if pending.is_empty() {
+    let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
         return Ok(0);
-    }
-    Ok(session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(cut_off.as_micros()))
-        .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
-        .col_expr(
-            session::Column::RevocationId,
-            Expr::value(revocation_id.to_string()),
-        )
-        .filter(session::Column::SessionId.is_in(pending))
-        // Repeated outside the subquery: PostgreSQL re-checks only the outer condition on a row
-        // a concurrent sweeper has just marked, and must then skip it.
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(conn)
-        .await?
-        .rows_affected)
+    };
+    // Sessions in the range that pass the filter are exactly the locked ones: one registered
+    // meanwhile is signed in after the cut-off.
+    super::session_sets::mark_range(
+        conn,
+        filter(),
+        first,
+        last,
+        super::session_sets::Marking {
+            at: cut_off,
+            reason,
+            revocation_id,
+        },
+    )
+    .await
 }
 
 /// How many visible, unrevoked sessions of the account were signed in before `cut_off`.

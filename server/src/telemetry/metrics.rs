@@ -3,11 +3,14 @@
 //! they are no-ops. Names follow the OpenTelemetry semantic conventions where one exists
 //! (`rpc.server.call.duration`), and `active_sessions.*` otherwise.
 
-use std::sync::OnceLock;
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use opentelemetry::{
     KeyValue, global,
-    metrics::{Counter, Histogram, Meter},
+    metrics::{Counter, Gauge, Histogram, Meter},
 };
 
 /// Every instrument the server records on.
@@ -22,6 +25,29 @@ pub struct Metrics {
     pub sessions_revoked: Counter<u64>,
     /// Seconds from a revocation taking effect to this server reading it from the log.
     pub revocation_propagation_lag: Histogram<f64>,
+    /// Sessions ended because their account reached its session limit, by product.
+    pub sessions_evicted: Counter<u64>,
+    /// The most active visible sessions one account has been seen with by this server (counted
+    /// at sign-in): an account being flooded shows here first.
+    largest_account: Gauge<u64>,
+    largest_account_seen: AtomicU64,
+}
+
+impl Metrics {
+    /// Records that an account was seen with `sessions` active visible sessions.
+    pub fn record_account_size(&self, sessions: u64) {
+        let before = self
+            .largest_account_seen
+            .fetch_max(sessions, Ordering::Relaxed);
+        if sessions > before {
+            self.largest_account.record(sessions, &[]);
+        }
+    }
+
+    /// The most active visible sessions one account has been seen with.
+    pub fn largest_account_seen(&self) -> u64 {
+        self.largest_account_seen.load(Ordering::Relaxed)
+    }
 }
 
 /// The meter every instrument comes from.
@@ -60,6 +86,17 @@ pub fn metrics() -> &'static Metrics {
                     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 ])
                 .build(),
+            sessions_evicted: meter
+                .u64_counter("active_sessions.sessions.evicted")
+                .with_description("Sessions ended because their account reached its session limit")
+                .build(),
+            largest_account: meter
+                .u64_gauge("active_sessions.accounts.largest_session_count")
+                .with_description(
+                    "Most active visible sessions one account has been seen with (at sign-in)",
+                )
+                .build(),
+            largest_account_seen: AtomicU64::new(0),
         }
     })
 }

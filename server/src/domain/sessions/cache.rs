@@ -20,7 +20,8 @@ use std::{
 use crate::{
     clock::Timestamp,
     domain::{
-        ids::{AccountId, SessionId},
+        ids::{AccountId, DeviceId, SessionId},
+        revocation::{Revocation, RevocationScope},
         session::Session,
         token::TokenHash,
     },
@@ -157,6 +158,59 @@ impl ValidationCache {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         for session_id in session_ids {
             remove_session(&mut inner, *session_id);
+        }
+    }
+
+    /// Drops what a revocation covers: scope ALL every entry of the account, scope DEVICE the
+    /// account's entries on the device signed in at or before its cut-off, scope SESSION the
+    /// session. A revocation that names neither ids nor a cut-off drops the whole account.
+    pub fn apply(&self, revocation: &Revocation) {
+        match (
+            revocation.scope,
+            &revocation.device_id,
+            revocation.revoked_before,
+        ) {
+            (RevocationScope::All, _, _) => self.invalidate_account(&revocation.account_id),
+            (RevocationScope::Device, Some(device_id), Some(before)) => {
+                self.invalidate_device(&revocation.account_id, device_id, before);
+            }
+            (RevocationScope::Session | RevocationScope::Device, _, _)
+                if !revocation.session_ids.is_empty() =>
+            {
+                self.invalidate_sessions(&revocation.session_ids);
+            }
+            _ => self.invalidate_account(&revocation.account_id),
+        }
+    }
+
+    /// Drops the account's entries on `device_id` signed in at or before `before`.
+    pub fn invalidate_device(
+        &self,
+        account_id: &AccountId,
+        device_id: &DeviceId,
+        before: Timestamp,
+    ) {
+        let mut inner = self.lock();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let covered: Vec<SessionId> = inner
+            .by_account
+            .get(account_id)
+            .into_iter()
+            .flatten()
+            .filter(|session_id| {
+                inner
+                    .by_session
+                    .get(session_id)
+                    .and_then(|hash| inner.by_hash.get(hash))
+                    .is_some_and(|entry| {
+                        entry.cached.session.device_id == *device_id
+                            && entry.cached.session.signed_in_at <= before
+                    })
+            })
+            .copied()
+            .collect();
+        for session_id in covered {
+            remove_session(&mut inner, session_id);
         }
     }
 

@@ -12,11 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Sessions;
 use crate::{
-    domain::{
-        DomainError,
-        revocation::{Revocation, RevocationScope},
-        session::Product,
-    },
+    domain::{DomainError, revocation::Revocation, session::Product},
     store::{Store, StoreError, revocations},
 };
 
@@ -131,16 +127,7 @@ impl Sessions {
                     crate::telemetry::metrics::metrics()
                         .revocation_propagation_lag
                         .record(lag.max(0) as f64 / 1e6, &[]);
-                    match revocation.scope {
-                        RevocationScope::All => {
-                            self.inner.cache.invalidate_account(&revocation.account_id);
-                        }
-                        RevocationScope::Session | RevocationScope::Device => {
-                            self.inner
-                                .cache
-                                .invalidate_sessions(&revocation.session_ids);
-                        }
-                    }
+                    self.inner.cache.apply(revocation);
                 }
                 last = newest;
                 feed.head.send_replace(last);

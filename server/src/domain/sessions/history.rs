@@ -17,13 +17,14 @@ struct EventsPosition {
 }
 
 impl Sessions {
-    /// One page of the account's security history.
+    /// One page of the account's security history, with the page token after each event and
+    /// the token of the next page.
     pub async fn security_events(
         &self,
         subject: &Subject,
         page_size: u64,
         page_token: Option<&str>,
-    ) -> Result<(Vec<SecurityEvent>, Option<String>), DomainError> {
+    ) -> Result<(Vec<SecurityEvent>, Vec<String>, Option<String>), DomainError> {
         let owner = self.eligible_owner(subject).await?;
         let before = page_token
             .map(|token| {
@@ -41,21 +42,21 @@ impl Sessions {
             page_size + 1,
         )
         .await?;
-        let next = if events.len() as u64 > page_size {
-            events.truncate(page_size as usize);
-            events.last().map(|last| {
-                self.inner.page_tokens.seal(
-                    "events",
-                    &owner.account_id,
-                    "",
-                    &EventsPosition {
-                        before: last.event_id.to_string(),
-                    },
-                )
-            })
-        } else {
-            None
+        let has_more = events.len() as u64 > page_size;
+        events.truncate(page_size as usize);
+        let token_after = |event: &SecurityEvent| {
+            self.inner.page_tokens.seal(
+                "events",
+                &owner.account_id,
+                "",
+                &EventsPosition {
+                    before: event.event_id.to_string(),
+                },
+            )
         };
-        Ok((events, next))
+        // A token after every event, so that a response over its byte budget can end early.
+        let tokens_after: Vec<String> = events.iter().map(token_after).collect();
+        let next = events.last().filter(|_| has_more).map(token_after);
+        Ok((events, tokens_after, next))
     }
 }

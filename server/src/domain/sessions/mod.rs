@@ -20,9 +20,11 @@ pub use activity::ActivityBuffer;
 pub use cache::{CacheStats, CachedSession, ValidationCache};
 pub use feed::{RevocationBatch, RevocationFeed, WatchBatch};
 pub use register::{NewSession, Registered};
-pub(crate) use revoke::LogOut;
-pub use revoke::{RevokeOutcome, RevokeResult, RevokeTarget};
-pub use rows::{LogOutAction, NoLogOutReason, RowsPage, SessionRow};
+pub(crate) use revoke::{Covered, LogOut, reason_for};
+pub use revoke::{MAX_SESSION_IDS, RevokeOutcome, RevokeResult, RevokeTarget};
+pub use rows::{
+    DeviceSessionsPage, LogOutAction, MAX_ROW_SESSIONS, NoLogOutReason, RowsPage, SessionRow,
+};
 pub use validate::ValidSession;
 
 use super::{

@@ -2,19 +2,26 @@
 //! Each is one transaction that marks the sessions (or writes the account's cut-off), removes
 //! trust where it must, appends to the revocation log and the security history; the validation
 //! cache is invalidated after commit and before the call returns, so once a log-out has
-//! returned OK no validation on this server reports those sessions valid.
+//! returned OK no validation on this server reports those sessions valid. A row is read and
+//! marked set-based, whatever its number of sessions; what a call returns names at most
+//! [`MAX_SESSION_IDS`] of them, with the counts.
 
 use super::Sessions;
 use crate::{
+    clock::Timestamp,
     domain::{
         DomainError,
         history::{Actor, SecurityEvent, SecurityEventType},
-        ids::{DeviceId, RevocationId, SessionId, new_ulid},
+        ids::{AccountId, DeviceId, RevocationId, SessionId, new_ulid},
         revocation::{Revocation, RevocationScope},
         session::{Product, RevocationReason, Session, SessionStatus},
         subject::{Owner, Subject},
     },
-    store::{accounts, revocations, security_events, sessions, trusted_devices},
+    store::{
+        accounts, revocations, security_events,
+        session_sets::{self, ActiveAt},
+        sessions, trusted_devices,
+    },
 };
 
 /// What RevokeSession logs out.
@@ -42,8 +49,11 @@ pub enum RevokeOutcome {
 pub struct RevokeResult {
     /// What happened (or would).
     pub outcome: RevokeOutcome,
-    /// The sessions logged out (or that would be).
+    /// The sessions logged out (or that would be): all of them up to [`MAX_SESSION_IDS`],
+    /// otherwise the newest that many.
     pub session_ids: Vec<SessionId>,
+    /// How many sessions were (or would be) logged out.
+    pub session_count: u64,
     /// Their products.
     pub products: Vec<Product>,
     /// Whether trust was (or would be) removed.
@@ -52,13 +62,55 @@ pub struct RevokeResult {
     pub revocation: Option<Revocation>,
 }
 
+/// The most session ids a response, a revocation or a stream event names: a log-out of more
+/// reports counts and (in responses) the newest this many, never every id.
+pub const MAX_SESSION_IDS: usize = 100;
+
+/// Sessions locked and marked per statement when a device's sessions are logged out.
+const DEVICE_MARK_BATCH: u64 = 5_000;
+
+/// What a log-out covers, read before it is written.
+#[derive(Debug, Clone)]
+pub(crate) enum Covered {
+    /// One session (active).
+    Session(Session),
+    /// Every active visible session of the account on one device.
+    Device(DevicePlan),
+}
+
+/// A device's active visible sessions, summed up by the database: what a row log-out covers.
+#[derive(Debug, Clone)]
+pub(crate) struct DevicePlan {
+    /// The validity rule the log-out applies (the instant, the idle timeout, the cut-off).
+    pub active: ActiveAt,
+    /// How many sessions.
+    pub count: u64,
+    /// Their products, in enum order.
+    pub products: Vec<Product>,
+    /// True when one of them cannot be confirmed.
+    pub unavailable: bool,
+    /// The latest sign-in among them.
+    pub last_sign_in: Timestamp,
+    /// The newest of their ids, at most [`MAX_SESSION_IDS`].
+    pub newest_ids: Vec<SessionId>,
+    /// The most recently active of them: what the history describes the device by.
+    pub latest: Session,
+}
+
+impl Covered {
+    fn first(&self) -> &Session {
+        match self {
+            Self::Session(session) => session,
+            Self::Device(plan) => &plan.latest,
+        }
+    }
+}
+
 /// How [`Sessions::record_log_out`] records a log-out.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LogOut<'a> {
-    /// Session or device.
-    pub scope: RevocationScope,
-    /// The reason when the owner acts (operators' log-outs say so instead).
-    pub owner_reason: RevocationReason,
+    /// Why (see [`reason_for`]).
+    pub reason: RevocationReason,
     /// Also remove the device's trust.
     pub remove_trust: bool,
     /// Who acts.
@@ -68,6 +120,79 @@ pub(crate) struct LogOut<'a> {
 }
 
 impl Sessions {
+    /// The validity rule as of `now` for an account whose cut-off is `cut_off`.
+    pub(crate) fn active_at(&self, now: Timestamp, cut_off: Option<Timestamp>) -> ActiveAt {
+        ActiveAt {
+            now,
+            idle_timeout: self.idle_timeout(),
+            cut_off,
+        }
+    }
+
+    /// Sums up the account's active visible sessions on a device (None when there are none).
+    pub(crate) async fn device_plan(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        account_id: &AccountId,
+        device_id: &DeviceId,
+        active: ActiveAt,
+    ) -> Result<Option<DevicePlan>, DomainError> {
+        let summaries = session_sets::summaries(
+            conn,
+            account_id,
+            std::slice::from_ref(device_id),
+            &active,
+            None,
+        )
+        .await?;
+        let Some(last_sign_in) = summaries.iter().map(|s| s.last_sign_in).max() else {
+            return Ok(None);
+        };
+        let Some(latest) =
+            session_sets::newest_on_device(conn, account_id, device_id, &active, None, 1)
+                .await?
+                .into_iter()
+                .next()
+        else {
+            return Ok(None);
+        };
+        let mut products: Vec<Product> = summaries.iter().map(|s| s.product).collect();
+        products.sort();
+        products.dedup();
+        Ok(Some(DevicePlan {
+            count: summaries.iter().map(|s| s.count).sum(),
+            unavailable: summaries.iter().any(|s| s.unavailable > 0),
+            newest_ids: session_sets::newest_ids_on_device(
+                conn,
+                account_id,
+                device_id,
+                &active,
+                MAX_SESSION_IDS as u64,
+            )
+            .await?,
+            active,
+            products,
+            last_sign_in,
+            latest,
+        }))
+    }
+
+    /// The caller's current session, when it is active now (and visible).
+    pub(crate) async fn active_current(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        owner: &Owner,
+        active: &ActiveAt,
+    ) -> Result<Option<Session>, DomainError> {
+        let Some(current) = owner.current_session else {
+            return Ok(None);
+        };
+        Ok(sessions::find(conn, current).await?.filter(|s| {
+            s.client_kind.is_visible()
+                && s.is_active(active.now, active.idle_timeout, active.cut_off)
+        }))
+    }
+
     /// Logs out one row or one session (RevokeSession).
     pub async fn revoke(
         &self,
@@ -83,37 +208,66 @@ impl Sessions {
             .ok_or(DomainError::NotFound("session"))?;
         // Read once the account lock is held: see `register`.
         let now = self.inner.clock.now();
+        let active = self.active_at(now, account.revoked_before);
 
-        let candidates = self.revocation_candidates(&*txn, &owner, target).await?;
-        let active: Vec<Session> = candidates
-            .into_iter()
-            .filter(|s| s.is_active(now, self.idle_timeout(), account.revoked_before))
-            .collect();
-        if active.is_empty() {
+        let covered = match target {
+            RevokeTarget::Device(device_id) => {
+                // A device never seen is NOT_FOUND, like another account's session.
+                if !session_sets::any_visible_on_device(&*txn, &owner.account_id, device_id).await?
+                {
+                    return Err(DomainError::NotFound("session"));
+                }
+                self.device_plan(&*txn, &owner.account_id, device_id, active)
+                    .await?
+                    .map(Covered::Device)
+            }
+            RevokeTarget::Session(session_id) => {
+                let session = sessions::find(&*txn, *session_id)
+                    .await?
+                    .filter(|s| s.account_id == owner.account_id && s.client_kind.is_visible())
+                    .ok_or(DomainError::NotFound("session"))?;
+                session
+                    .is_active(now, self.idle_timeout(), account.revoked_before)
+                    .then_some(Covered::Session(session))
+            }
+        };
+        let Some(covered) = covered else {
             return Ok(RevokeResult {
                 outcome: RevokeOutcome::AlreadyLoggedOut,
                 session_ids: Vec::new(),
+                session_count: 0,
                 products: Vec::new(),
                 trust_removed: false,
                 revocation: None,
             });
-        }
+        };
         // The current row is one row (S8): every session on the current session's device
         // belongs to it, whichever product, and whether named by device or by session id.
         let current_row = owner
             .current_device
             .as_ref()
-            .is_some_and(|current| active.iter().any(|s| &s.device_id == current));
+            .is_some_and(|current| covered.first().device_id == *current);
         if current_row {
             return Err(DomainError::CurrentSession);
         }
-        if active
-            .iter()
-            .any(|s| s.status == SessionStatus::Unavailable)
-        {
+        let (unavailable, session_ids, session_count, products) = match &covered {
+            Covered::Session(session) => (
+                session.status == SessionStatus::Unavailable,
+                vec![session.session_id],
+                1,
+                vec![session.product],
+            ),
+            Covered::Device(plan) => (
+                plan.unavailable,
+                plan.newest_ids.clone(),
+                plan.count,
+                plan.products.clone(),
+            ),
+        };
+        if unavailable {
             return Err(DomainError::StatusUnavailable);
         }
-        let device_id = active[0].device_id.clone();
+        let device_id = covered.first().device_id.clone();
         let remove_trust = matches!(target, RevokeTarget::Device(_))
             && !trusted_devices::trusted_among(
                 &*txn,
@@ -123,10 +277,6 @@ impl Sessions {
             )
             .await?
             .is_empty();
-        let session_ids: Vec<SessionId> = active.iter().map(|s| s.session_id).collect();
-        let mut products: Vec<Product> = active.iter().map(|s| s.product).collect();
-        products.sort();
-        products.dedup();
         let outcome = if remove_trust {
             RevokeOutcome::LoggedOutAndRemoved
         } else {
@@ -136,23 +286,19 @@ impl Sessions {
             return Ok(RevokeResult {
                 outcome,
                 session_ids,
+                session_count,
                 products,
                 trust_removed: remove_trust,
                 revocation: None,
             });
         }
 
-        let scope = match target {
-            RevokeTarget::Device(_) => RevocationScope::Device,
-            RevokeTarget::Session(_) => RevocationScope::Session,
-        };
         let revocation = self
             .record_log_out(
                 &*txn,
-                &active,
+                &covered,
                 LogOut {
-                    scope,
-                    owner_reason: RevocationReason::UserLogOut,
+                    reason: reason_for(actor, RevocationReason::UserLogOut),
                     remove_trust,
                     actor,
                     now,
@@ -164,66 +310,98 @@ impl Sessions {
         tracing::info!(
             account_id = %owner.account_id,
             revocation_id = %revocation.revocation_id,
-            sessions = session_ids.len(),
+            sessions = revocation.sessions_revoked,
             trust_removed = remove_trust,
             "sessions logged out"
         );
         Ok(RevokeResult {
             outcome,
             session_ids,
+            session_count: u64::try_from(revocation.sessions_revoked).unwrap_or(0),
             products,
             trust_removed: remove_trust,
             revocation: Some(revocation),
         })
     }
 
-    /// Writes a log-out of `active` (non-empty sessions of one account, on one device) inside
-    /// the caller's transaction, for `owner_reason` (operators' log-outs say so instead): marks
-    /// the sessions, removes the device's trust when asked,
-    /// appends the revocation and the history. The caller commits, then calls
+    /// Writes a log-out of what `covered` names (one session, or every active visible session
+    /// of one device) inside the caller's transaction, which holds the account lock: takes the
+    /// log position, marks the sessions (set-based, in session-id order), removes the device's
+    /// trust when asked, appends the revocation and the history. The caller commits, then calls
     /// [`after_revocation`](Self::after_revocation).
     pub(crate) async fn record_log_out(
         &self,
         conn: &impl sea_orm::ConnectionTrait,
-        active: &[Session],
+        covered: &Covered,
         log_out: LogOut<'_>,
     ) -> Result<Revocation, DomainError> {
         let LogOut {
-            scope,
-            owner_reason,
+            reason,
             remove_trust,
             actor,
             now,
         } = log_out;
-        let first = active.first().ok_or(DomainError::NotFound("session"))?;
-        let session_ids: Vec<SessionId> = active.iter().map(|s| s.session_id).collect();
-        let mut products: Vec<Product> = active.iter().map(|s| s.product).collect();
-        products.sort();
-        products.dedup();
+        let first = covered.first();
+        let revocation_id = RevocationId::from_ulid(new_ulid(now));
+        let seq = revocations::next_seq(conn).await?;
+        let marking = session_sets::Marking {
+            at: now,
+            reason,
+            revocation_id,
+        };
+        let (scope, marked, session_ids, products, revoked_before) = match covered {
+            Covered::Session(session) => (
+                RevocationScope::Session,
+                sessions::mark_revoked(conn, &[session.session_id], now, reason, revocation_id)
+                    .await?,
+                vec![session.session_id],
+                vec![session.product],
+                None,
+            ),
+            Covered::Device(plan) => {
+                let marked = session_sets::revoke_on_device(
+                    conn,
+                    &first.account_id,
+                    &first.device_id,
+                    &plan.active,
+                    marking,
+                    DEVICE_MARK_BATCH,
+                )
+                .await?;
+                // Every id when they are few; otherwise none: the device and the cut-off
+                // describe them, and no message grows with the device.
+                let ids = if marked as usize <= MAX_SESSION_IDS
+                    && plan.newest_ids.len() as u64 == marked
+                {
+                    plan.newest_ids.clone()
+                } else {
+                    Vec::new()
+                };
+                (
+                    RevocationScope::Device,
+                    marked,
+                    ids,
+                    plan.products.clone(),
+                    Some(plan.last_sign_in.max(now)),
+                )
+            }
+        };
         let revocation = Revocation {
-            revocation_id: RevocationId::from_ulid(new_ulid(now)),
-            seq: revocations::next_seq(conn).await?,
+            revocation_id,
+            seq,
             account_id: first.account_id.clone(),
             scope,
-            reason: reason_for(actor, owner_reason),
+            reason,
             device_id: Some(first.device_id.clone()),
-            session_ids: session_ids.clone(),
+            session_ids,
             products,
             effective_at: now,
-            revoked_before: None,
+            revoked_before,
             trust_removed: remove_trust,
-            sessions_revoked: i64::try_from(session_ids.len()).unwrap_or(i64::MAX),
+            sessions_revoked: i64::try_from(marked).unwrap_or(i64::MAX),
             completed_at: Some(now),
             actor: actor.to_stored(),
         };
-        sessions::mark_revoked(
-            conn,
-            &session_ids,
-            now,
-            revocation.reason,
-            revocation.revocation_id,
-        )
-        .await?;
         if remove_trust {
             trusted_devices::remove(conn, &first.account_id, &first.device_id, now).await?;
         }
@@ -235,7 +413,7 @@ impl Sessions {
             actor,
         )
         .about_device(first);
-        if let [only] = active {
+        if let Covered::Session(only) = covered {
             event = event.about_session(only);
         }
         event.revocation_id = Some(revocation.revocation_id);
@@ -252,30 +430,6 @@ impl Sessions {
             security_events::insert(conn, &event).await?;
         }
         Ok(revocation)
-    }
-
-    /// The visible sessions a target names on the owner's account. Another account's session,
-    /// a hidden kind, or a device never seen is NOT_FOUND, all alike.
-    async fn revocation_candidates(
-        &self,
-        conn: &impl sea_orm::ConnectionTrait,
-        owner: &Owner,
-        target: &RevokeTarget,
-    ) -> Result<Vec<Session>, DomainError> {
-        let candidates = match target {
-            RevokeTarget::Device(device_id) => {
-                sessions::visible_on_device(conn, &owner.account_id, device_id).await?
-            }
-            RevokeTarget::Session(session_id) => sessions::find(conn, *session_id)
-                .await?
-                .filter(|s| s.account_id == owner.account_id && s.client_kind.is_visible())
-                .into_iter()
-                .collect(),
-        };
-        if candidates.is_empty() {
-            return Err(DomainError::NotFound("session"));
-        }
-        Ok(candidates)
     }
 
     /// Logs out every session of the account (RevokeAllSessions): one write of the cut-off
@@ -380,20 +534,13 @@ impl Sessions {
                 &crate::telemetry::metrics::attribute("scope", revocation.scope.as_str()),
             );
         }
-        match revocation.scope {
-            RevocationScope::All => self.inner.cache.invalidate_account(&revocation.account_id),
-            RevocationScope::Session | RevocationScope::Device => {
-                self.inner
-                    .cache
-                    .invalidate_sessions(&revocation.session_ids);
-            }
-        }
+        self.inner.cache.apply(revocation);
         self.inner.feed.wake();
     }
 }
 
 /// Operators' revocations say so; the owner's say what the owner did.
-fn reason_for(actor: &Actor, owner_reason: RevocationReason) -> RevocationReason {
+pub(crate) fn reason_for(actor: &Actor, owner_reason: RevocationReason) -> RevocationReason {
     match actor {
         Actor::User => owner_reason,
         Actor::Operator(_) | Actor::Service(_) => RevocationReason::Operator,

@@ -2,9 +2,11 @@
 //! (S3), with the log-out each row offers (S8, S10, S12). Pages are cut by keyset on
 //! (latest sign-in of the row, device id) evaluated as of the first page's snapshot instant, so
 //! that sessions registered or revoked while a person pages through never duplicate or skip a
-//! row that existed throughout.
+//! row that existed throughout. Rows are bounded whatever a device holds: the database counts
+//! and sums up each row's sessions, and a row carries only its most recently active
+//! [`MAX_ROW_SESSIONS`]; ListDeviceSessions pages through all of one row.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,12 +15,15 @@ use crate::{
     clock::Timestamp,
     domain::{
         DomainError,
-        ids::{DeviceId, SessionId},
+        ids::{AccountId, DeviceId, SessionId},
         session::{Product, Session, SessionStatus},
         subject::Subject,
     },
     enrich::{DeviceDetails, GeoLocation},
-    store::{sessions, trusted_devices},
+    store::{
+        session_sets::{self, ProductSummary},
+        sessions, trusted_devices,
+    },
 };
 
 /// The log-out a row offers.
@@ -41,6 +46,9 @@ pub enum NoLogOutReason {
     StatusUnavailable,
 }
 
+/// The most sessions a row carries: its most recently active ones, enough to render it.
+pub const MAX_ROW_SESSIONS: usize = 10;
+
 /// One row of the Active sessions page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
@@ -48,8 +56,12 @@ pub struct SessionRow {
     pub device_id: DeviceId,
     /// Products signed in on it, in enum order.
     pub products: Vec<Product>,
-    /// Its active sessions, most recent activity first.
+    /// Its most recently active sessions (at most [`MAX_ROW_SESSIONS`]), most recent first.
     pub sessions: Vec<Session>,
+    /// How many active sessions it holds.
+    pub session_count: u64,
+    /// How many per product, in enum order.
+    pub product_counts: Vec<(Product, u64)>,
     /// Device details of the most recently active session that has some.
     pub device: DeviceDetails,
     /// Location of the most recently active session that has one.
@@ -73,12 +85,14 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
-    /// Builds a row from its active sessions (non-empty, most recent activity first).
-    pub fn build(
+    /// Builds a row from the database's per-product summaries of its active sessions and a
+    /// sample of them (the most recently active first). None when there are none.
+    fn build(
         device_id: DeviceId,
+        summaries: &[ProductSummary],
         sessions: Vec<Session>,
         trusted: bool,
-        current_session: Option<SessionId>,
+        current: bool,
     ) -> Option<Self> {
         // Details of the most recently active session that has them: a row's sessions may come
         // from several products, and not every product reports a user agent or an IP.
@@ -94,14 +108,11 @@ impl SessionRow {
             .find(|l| **l != GeoLocation::default())
             .cloned()
             .unwrap_or_default();
-        let first = sessions.iter().min_by_key(|s| s.signed_in_at)?.clone();
-        let products: BTreeSet<Product> = sessions.iter().map(|s| s.product).collect();
-        let current =
-            current_session.is_some_and(|current| sessions.iter().any(|s| s.session_id == current));
-        let status = if sessions
-            .iter()
-            .any(|s| s.status == SessionStatus::Unavailable)
-        {
+        let mut counts: BTreeMap<Product, u64> = BTreeMap::new();
+        for summary in summaries {
+            *counts.entry(summary.product).or_default() += summary.count;
+        }
+        let status = if summaries.iter().any(|s| s.unavailable > 0) {
             SessionStatus::Unavailable
         } else {
             SessionStatus::Active
@@ -115,13 +126,18 @@ impl SessionRow {
         } else {
             LogOutAction::LogOut
         };
+        if sessions.is_empty() {
+            return None;
+        }
         Some(Self {
             device_id,
-            products: products.into_iter().collect(),
-            signed_in_at: first.signed_in_at,
-            last_active_at: sessions.iter().map(|s| s.last_active_at).max()?,
-            new_device: first.new_device,
-            new_country: sessions.iter().any(|s| s.new_country),
+            products: counts.keys().copied().collect(),
+            session_count: counts.values().sum(),
+            product_counts: counts.into_iter().collect(),
+            signed_in_at: summaries.iter().map(|s| s.first_sign_in).min()?,
+            last_active_at: summaries.iter().map(|s| s.last_active).max()?,
+            new_device: summaries.iter().any(|s| s.new_device),
+            new_country: summaries.iter().any(|s| s.new_country),
             device,
             location,
             sessions,
@@ -138,6 +154,21 @@ impl SessionRow {
 pub struct RowsPage {
     /// The rows.
     pub rows: Vec<SessionRow>,
+    /// For each row, the page token that continues right after it (to end a page early).
+    pub tokens_after: Vec<String>,
+    /// The token of the next page, if there is one.
+    pub next_page_token: Option<String>,
+    /// The caller's current session, when the caller presented a session token.
+    pub current_session: Option<SessionId>,
+}
+
+/// One page of a device's sessions.
+#[derive(Debug, Clone)]
+pub struct DeviceSessionsPage {
+    /// The sessions, newest sign-in first.
+    pub sessions: Vec<Session>,
+    /// For each session, the page token that continues right after it.
+    pub tokens_after: Vec<String>,
     /// The token of the next page, if there is one.
     pub next_page_token: Option<String>,
     /// The caller's current session, when the caller presented a session token.
@@ -153,6 +184,12 @@ struct RowsPosition {
     key: i64,
     /// Device id of the last row returned.
     device: String,
+}
+
+/// What a device-sessions page token carries: the last session id returned.
+#[derive(Debug, Serialize, Deserialize)]
+struct DevicePosition {
+    before: String,
 }
 
 impl Sessions {
@@ -205,52 +242,138 @@ impl Sessions {
             .map(|key| DeviceId::from_stored(key.device_id.clone()))
             .collect();
 
-        let mut by_device: HashMap<DeviceId, Vec<Session>> = HashMap::new();
-        for session in
-            sessions::unrevoked_on_devices(reader, &owner.account_id, &devices, product).await?
+        let active = self.active_at(now, revoked_before);
+        let mut by_device: HashMap<DeviceId, Vec<ProductSummary>> = HashMap::new();
+        for summary in
+            session_sets::summaries(reader, &owner.account_id, &devices, &active, product).await?
         {
-            let last_active = self
-                .inner
-                .activity
-                .latest(session.session_id)
-                .unwrap_or(session.last_active_at);
-            if session.is_active_with_activity(
-                now,
-                self.idle_timeout(),
-                revoked_before,
-                last_active,
-            ) {
-                by_device
-                    .entry(session.device_id.clone())
-                    .or_default()
-                    .push(session);
-            }
+            by_device
+                .entry(summary.device_id.clone())
+                .or_default()
+                .push(summary);
         }
+        let current = self
+            .active_current(reader, &owner, &active)
+            .await?
+            .filter(|s| product.is_none_or(|product| s.product == product));
         let trusted =
             trusted_devices::trusted_among(reader, &owner.account_id, &devices, now).await?;
-        let rows = devices
-            .into_iter()
-            .filter_map(|device| {
-                let sessions = by_device.remove(&device)?;
-                let is_trusted = trusted.contains(&device);
-                SessionRow::build(device, sessions, is_trusted, owner.current_session)
-            })
-            .collect();
-        let next_page_token = match keys.last() {
-            Some(last) if has_more => Some(self.inner.page_tokens.seal(
-                "rows",
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut tokens_after = Vec::with_capacity(keys.len());
+        for (key, device) in keys.iter().zip(devices) {
+            let Some(summaries) = by_device.remove(&device) else {
+                continue;
+            };
+            let mut sample = session_sets::newest_on_device(
+                reader,
                 &owner.account_id,
-                filter,
-                &RowsPosition {
-                    as_of: as_of.as_micros(),
-                    key: last.row_key,
-                    device: last.device_id.clone(),
-                },
-            )),
+                &device,
+                &active,
+                product,
+                MAX_ROW_SESSIONS as u64,
+            )
+            .await?;
+            let is_current = current.as_ref().is_some_and(|c| c.device_id == device);
+            // The current session is always among the row's sessions, however many it holds.
+            if let Some(current) = current.as_ref().filter(|_| is_current)
+                && !sample.iter().any(|s| s.session_id == current.session_id)
+            {
+                sample.truncate(MAX_ROW_SESSIONS - 1);
+                sample.push(current.clone());
+                sample.sort_by(|a, b| {
+                    b.last_active_at
+                        .cmp(&a.last_active_at)
+                        .then(a.session_id.cmp(&b.session_id))
+                });
+            }
+            let is_trusted = trusted.contains(&device);
+            if let Some(row) = SessionRow::build(device, &summaries, sample, is_trusted, is_current)
+            {
+                rows.push(row);
+                tokens_after.push(self.rows_token(&owner.account_id, filter, as_of, key));
+            }
+        }
+        let next_page_token = match keys.last() {
+            Some(last) if has_more => Some(self.rows_token(&owner.account_id, filter, as_of, last)),
             _ => None,
         };
         Ok(RowsPage {
             rows,
+            tokens_after,
+            next_page_token,
+            current_session: owner.current_session,
+        })
+    }
+
+    fn rows_token(
+        &self,
+        account_id: &AccountId,
+        filter: &str,
+        as_of: Timestamp,
+        key: &sessions::RowKey,
+    ) -> String {
+        self.inner.page_tokens.seal(
+            "rows",
+            account_id,
+            filter,
+            &RowsPosition {
+                as_of: as_of.as_micros(),
+                key: key.row_key,
+                device: key.device_id.clone(),
+            },
+        )
+    }
+
+    /// One page of every active, visible session of one device of the account (one row),
+    /// newest sign-in first: how a caller reads a row past its sample. Session ids never
+    /// change, so a session active throughout the paging is listed exactly once.
+    pub async fn list_device_sessions(
+        &self,
+        subject: &Subject,
+        device_id: &DeviceId,
+        product: Option<Product>,
+        page_size: u64,
+        page_token: Option<&str>,
+    ) -> Result<DeviceSessionsPage, DomainError> {
+        let owner = self.eligible_owner(subject).await?;
+        let filter = format!("{device_id}\n{}", product.map_or("", Product::as_str));
+        let tokens = &self.inner.page_tokens;
+        let before = page_token
+            .map(|token| {
+                tokens.open::<DevicePosition>(token, "device_sessions", &owner.account_id, &filter)
+            })
+            .transpose()?
+            .map(|p| SessionId::parse(&p.before).map_err(|_| DomainError::PageTokenInvalid))
+            .transpose()?;
+        let now = self.inner.clock.now();
+        let revoked_before = owner.account.as_ref().and_then(|a| a.revoked_before);
+        let mut sessions = session_sets::page_on_device(
+            self.inner.store.reader(),
+            &owner.account_id,
+            device_id,
+            &self.active_at(now, revoked_before),
+            product,
+            before,
+            page_size + 1,
+        )
+        .await?;
+        let has_more = sessions.len() as u64 > page_size;
+        sessions.truncate(page_size as usize);
+        let token_after = |session: &Session| {
+            tokens.seal(
+                "device_sessions",
+                &owner.account_id,
+                &filter,
+                &DevicePosition {
+                    before: session.session_id.to_string(),
+                },
+            )
+        };
+        let tokens_after = sessions.iter().map(token_after).collect();
+        let next_page_token = sessions.last().filter(|_| has_more).map(token_after);
+        Ok(DeviceSessionsPage {
+            sessions,
+            tokens_after,
             next_page_token,
             current_session: owner.current_session,
         })
