@@ -149,6 +149,7 @@ impl Services {
             cache_max_age: policy.validation_cache_ttl,
             feed_poll_interval: policy.revocation_poll_interval,
             sweep_batch: SWEEP_BATCH,
+            max_sessions_per_account: policy.max_sessions_per_account,
         };
         let sealer = TokenSealer::new(&crate::seal_key::load(&config)?);
         let sessions = Sessions::new(store.clone(), clock.clone(), settings, geoip, sealer)

@@ -290,6 +290,15 @@ pub struct SessionPolicy {
     #[arg(long = "trust-max-duration", env = "ACTIVE_SESSIONS_TRUST_MAX_DURATION", default_value = "365days", value_parser = parse_duration)]
     pub trust_max_duration: Duration,
 
+    /// Most active visible sessions one account may hold (0: no limit). At the limit, a sign-in
+    /// ends the account's oldest active visible session.
+    #[arg(
+        long = "max-sessions-per-account",
+        env = "ACTIVE_SESSIONS_MAX_SESSIONS_PER_ACCOUNT",
+        default_value_t = 10_000
+    )]
+    pub max_sessions_per_account: u64,
+
     /// How often the revocation log is read for revocations made by other replicas.
     #[arg(long = "revocation-poll-interval", env = "ACTIVE_SESSIONS_REVOCATION_POLL_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
     pub revocation_poll_interval: Duration,
@@ -308,6 +317,7 @@ impl Default for SessionPolicy {
             trust_duration: Duration::from_secs(30 * 86_400),
             trust_max_duration: Duration::from_secs(365 * 86_400),
             revocation_poll_interval: Duration::from_millis(250),
+            max_sessions_per_account: 10_000,
         }
     }
 }

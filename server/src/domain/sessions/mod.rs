@@ -58,6 +58,9 @@ pub struct SessionSettings {
     pub feed_poll_interval: Duration,
     /// Sessions marked per transaction by the log-out-of-all sweep.
     pub sweep_batch: u64,
+    /// Most active visible sessions an account may hold (0: no limit); at the limit a sign-in
+    /// ends the oldest.
+    pub max_sessions_per_account: u64,
 }
 
 /// The session commands. Cloning is cheap.

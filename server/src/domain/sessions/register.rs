@@ -4,19 +4,22 @@
 //! request id and request returns the same session and token; the token is kept in the
 //! idempotency record encrypted under the token seal key, which is not in the database
 //! (`domain::token_seal`). A replay whose record no longer opens (the key changed) is refused
-//! with SEALED_TOKEN_UNAVAILABLE; the session is untouched.
+//! with SEALED_TOKEN_UNAVAILABLE; the session is untouched. An account's active visible
+//! sessions are capped (`--max-sessions-per-account`): at the cap, a visible sign-in ends the
+//! oldest in the same transaction, as a revocation with reason SESSION_LIMIT.
 
 use std::{net::IpAddr, time::Duration};
 
 use sha2::{Digest, Sha256};
 
-use super::Sessions;
+use super::{Covered, LogOut, Sessions};
 use crate::{
     domain::{
         DomainError,
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId, RequestId, SessionId, new_ulid},
-        session::{AuthMethod, ClientKind, Product, Session, SessionStatus},
+        revocation::Revocation,
+        session::{AuthMethod, ClientKind, Product, RevocationReason, Session, SessionStatus},
         text::Violations,
         token::SessionToken,
         token_seal::SealBinding,
@@ -25,7 +28,7 @@ use crate::{
     store::{
         StoreError, accounts,
         idempotency::{self, IdempotencyRecord},
-        security_events, sessions,
+        security_events, session_sets, sessions,
     },
 };
 
@@ -152,7 +155,8 @@ impl Sessions {
         // The account row lock orders this registration against a concurrent log-out of all
         // sessions and against duplicates of the same request id; the clock is read only once
         // it is held, so time order and lock order agree.
-        accounts::lock_or_create(&*txn, &request.account_id, self.inner.clock.now()).await?;
+        let account =
+            accounts::lock_or_create(&*txn, &request.account_id, self.inner.clock.now()).await?;
         let now = self.inner.clock.now();
 
         if let Some(request_id) = &request.request_id
@@ -184,6 +188,18 @@ impl Sessions {
             });
         }
 
+        let evicted = if request.client_kind.is_visible() {
+            self.make_room(
+                &*txn,
+                &request.account_id,
+                account.revoked_before,
+                now,
+                actor,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
         let earlier_session = sessions::any_for_account(&*txn, &request.account_id).await?;
         let new_device = earlier_session
             && !sessions::device_seen(&*txn, &request.account_id, &request.device_id).await?;
@@ -251,6 +267,22 @@ impl Sessions {
             security_events::insert(&*txn, &event).await?;
         }
         txn.commit().await?;
+        for revocation in &evicted {
+            self.after_revocation(revocation);
+            crate::telemetry::metrics::metrics().sessions_evicted.add(
+                1,
+                &crate::telemetry::metrics::attribute(
+                    "product",
+                    revocation.products.first().map_or("", |p| p.as_str()),
+                ),
+            );
+            tracing::warn!(
+                account_id = %revocation.account_id,
+                revocation_id = %revocation.revocation_id,
+                limit = self.inner.settings.max_sessions_per_account,
+                "account at its session limit: oldest session ended"
+            );
+        }
         crate::telemetry::metrics::metrics()
             .sessions_registered
             .add(
@@ -269,6 +301,51 @@ impl Sessions {
             token,
             replayed: false,
         })
+    }
+}
+
+/// The most sessions one sign-in ends to bring an account back under its limit (more only when
+/// the limit was lowered; later sign-ins continue).
+const MAX_EVICTIONS_PER_SIGN_IN: u64 = 16;
+
+impl Sessions {
+    /// Inside a visible sign-in's transaction (the account lock held): counts the account's
+    /// active visible sessions and, at the limit, ends the oldest so that the new one fits, each
+    /// as a revocation of one session with reason SESSION_LIMIT and a history event. Returns
+    /// the revocations, to apply after commit.
+    async fn make_room(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        account_id: &AccountId,
+        cut_off: Option<crate::clock::Timestamp>,
+        now: crate::clock::Timestamp,
+        actor: &Actor,
+    ) -> Result<Vec<Revocation>, DomainError> {
+        let active = self.active_at(now, cut_off);
+        let count = session_sets::count_active(conn, account_id, &active).await?;
+        crate::telemetry::metrics::metrics().record_account_size(count + 1);
+        let limit = self.inner.settings.max_sessions_per_account;
+        if limit == 0 || count < limit {
+            return Ok(Vec::new());
+        }
+        let over = (count + 1 - limit).min(MAX_EVICTIONS_PER_SIGN_IN);
+        let mut revocations = Vec::new();
+        for oldest in session_sets::oldest_active(conn, account_id, &active, over).await? {
+            revocations.push(
+                self.record_log_out(
+                    conn,
+                    &Covered::Session(oldest),
+                    LogOut {
+                        reason: RevocationReason::SessionLimit,
+                        remove_trust: false,
+                        actor,
+                        now,
+                    },
+                )
+                .await?,
+            );
+        }
+        Ok(revocations)
     }
 }
 
