@@ -47,8 +47,10 @@ type Connector = Arc<dyn Fn() -> ConnectFuture + Send + Sync>;
 ///   caught up from the cursor (the server's first empty batch says so), and not silent for
 ///   longer than the stream timeout. Otherwise every validation goes to the server.
 /// * Every revocation on the stream drops what it covers before the next answer from memory:
-///   scopes `SESSION` and `DEVICE` by session id, scope `ALL` every cached session of the
-///   account signed in at or before `revoked_before`. A revoked session is therefore never
+///   scope `SESSION` by session id, scope `DEVICE` every cached session of the account on the
+///   device signed in at or before `revoked_before` (so a device log-out is one bounded event
+///   however many sessions it ends), scope `ALL` every cached session of the account signed in
+///   at or before `revoked_before`. A revoked session is therefore never
 ///   answered valid from memory once its revocation has reached the stream, which happens
 ///   within a second of the log-out in normal operation.
 /// * When the stream breaks it is reopened *from its cursor*, so revocations committed while it
@@ -488,6 +490,8 @@ struct Entry {
 #[derive(Debug)]
 enum Covered {
     Sessions(Vec<String>),
+    /// Every session of the account on the device signed in at or before the instant.
+    Device(String, String, SystemTime),
     /// Every session of the account signed in at or before the instant (`None`: all).
     Account(String, Option<SystemTime>),
 }
@@ -513,6 +517,8 @@ struct State {
     tombstones: VecDeque<Tombstone>,
     revoked_sessions: HashMap<String, u64>,
     cut_offs: HashMap<String, (Option<SystemTime>, u64)>,
+    /// Per (account, device): the latest device log-out's cut-off and its sequence number.
+    device_cut_offs: HashMap<(String, String), (SystemTime, u64)>,
     /// Revocations up to this sequence number have been forgotten.
     tombstone_floor: u64,
     live: bool,
@@ -603,6 +609,10 @@ impl State {
     fn covered(&self, session: &ValidSession) -> bool {
         self.revoked_sessions.contains_key(&session.session_id)
             || self
+                .device_cut_offs
+                .get(&(session.account_id.clone(), session.device_id.clone()))
+                .is_some_and(|(before, _)| session.signed_in_at <= *before)
+            || self
                 .cut_offs
                 .get(&session.account_id)
                 .is_some_and(|(before, _)| {
@@ -643,7 +653,12 @@ impl State {
 
     fn apply_event(&mut self, event: RevocationEvent) {
         let covered = match event.scope {
-            RevocationScope::Session | RevocationScope::Device if !event.session_ids.is_empty() => {
+            RevocationScope::Device => match (event.device_id, event.revoked_before) {
+                (Some(device), Some(before)) => Covered::Device(event.account_id, device, before),
+                _ if !event.session_ids.is_empty() => Covered::Sessions(event.session_ids),
+                _ => Covered::Account(event.account_id, None),
+            },
+            RevocationScope::Session if !event.session_ids.is_empty() => {
                 Covered::Sessions(event.session_ids)
             }
             RevocationScope::All => Covered::Account(event.account_id, event.revoked_before),
@@ -660,6 +675,27 @@ impl State {
                     }
                     self.revoked_sessions.insert(id.clone(), seq);
                 }
+            }
+            Covered::Device(account, device, before) => {
+                let keys: Vec<Key> = self
+                    .by_account
+                    .get(account)
+                    .map(|keys| keys.iter().copied().collect())
+                    .unwrap_or_default();
+                for key in keys {
+                    let ended = self.entries.get(&key).is_some_and(|entry| {
+                        entry.session.device_id == *device && entry.session.signed_in_at <= *before
+                    });
+                    if ended {
+                        self.remove(&key);
+                    }
+                }
+                let slot = (account.clone(), device.clone());
+                let merged = self
+                    .device_cut_offs
+                    .get(&slot)
+                    .map_or(*before, |(old, _)| (*old).max(*before));
+                self.device_cut_offs.insert(slot, (merged, seq));
             }
             Covered::Account(account, before) => {
                 let keys: Vec<Key> = self
@@ -707,6 +743,16 @@ impl State {
                         if self.revoked_sessions.get(&id) == Some(&oldest.seq) {
                             self.revoked_sessions.remove(&id);
                         }
+                    }
+                }
+                Covered::Device(account, device, _) => {
+                    let slot = (account, device);
+                    if self
+                        .device_cut_offs
+                        .get(&slot)
+                        .is_some_and(|(_, seq)| *seq == oldest.seq)
+                    {
+                        self.device_cut_offs.remove(&slot);
                     }
                 }
                 Covered::Account(account, _) => {
@@ -770,6 +816,7 @@ mod tests {
             products: vec![Product::Chatgpt],
             revoked_at: None,
             revoked_before: Some(SystemTime::now() - Duration::from_secs(5)),
+            device_id: None,
         }
     }
 
@@ -832,6 +879,37 @@ mod tests {
         state.generation = 1;
         state.insert(Key::of("d"), &session("s-d", "acct3", 60), 2, 0, &settings);
         assert_eq!(state.entries.len(), 1);
+    }
+
+    #[test]
+    fn a_device_revocation_drops_the_device_by_its_cut_off_without_naming_sessions() {
+        let settings = settings(100);
+        let mut state = live_state();
+        let on = |id: &str, device: &str, secs_ago: u64| ValidSession {
+            device_id: device.into(),
+            ..session(id, "acct", secs_ago)
+        };
+        state.insert(Key::of("a"), &on("s-a", "laptop", 60), 0, 0, &settings);
+        state.insert(Key::of("b"), &on("s-b", "laptop", 1), 0, 0, &settings);
+        state.insert(Key::of("c"), &on("s-c", "phone", 60), 0, 0, &settings);
+        state.insert(Key::of("d"), &ValidSession { device_id: "laptop".into(), ..session("s-d", "other", 60) }, 0, 0, &settings);
+        // 100,000 sessions logged out on the laptop: no ids, the device and the cut-off (5 s ago).
+        let mut device = event(RevocationScope::Device, "acct", &[]);
+        device.device_id = Some("laptop".into());
+        state.apply(batch(vec![device]));
+        assert!(state.lookup(&Key::of("a")).is_none(), "signed in before the cut-off");
+        assert!(state.lookup(&Key::of("b")).is_some(), "signed in after it");
+        assert!(state.lookup(&Key::of("c")).is_some(), "another device");
+        assert!(state.lookup(&Key::of("d")).is_some(), "another account");
+        // An answer fetched around it is refused for the device, not for others.
+        state.insert(Key::of("e"), &on("s-e", "laptop", 30), 0, 0, &settings);
+        state.insert(Key::of("f"), &on("s-f", "phone", 30), 0, 0, &settings);
+        assert!(state.lookup(&Key::of("e")).is_none());
+        assert!(state.lookup(&Key::of("f")).is_some());
+        // Without a device (an older server), no ids: the whole account goes.
+        state.apply(batch(vec![event(RevocationScope::Device, "acct", &[])]));
+        assert!(state.lookup(&Key::of("c")).is_none());
+        assert!(state.lookup(&Key::of("d")).is_some());
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub use retry::RetryPolicy;
 pub use sessions::{
     Registered, Registration, Revocation, RevocationBatch, RevocationEvent, RevocationStream,
     RevokeAllOptions, RevokeResult, RowsPage, SecurityEvent, SecurityEventsPage, Session,
-    SessionClient, SessionRow, ValidSession,
+    SessionClient, SessionRow, SessionsPage, ValidSession,
 };
 pub use trusted_devices::{
     DeviceTrust, Removed, Trust, Trusted, TrustedDevice, TrustedDeviceClient, TrustedDevicesPage,

@@ -131,8 +131,13 @@ pub struct SessionRow {
     pub device_id: String,
     /// The products signed in on the device, in enum order.
     pub products: Vec<Product>,
-    /// The row's sessions, most recent activity first.
+    /// The row's most recently active sessions (at most 10), most recent first;
+    /// [`SessionClient::list_device_sessions`] pages through all of them.
     pub sessions: Vec<Session>,
+    /// How many active sessions the row holds.
+    pub session_count: i64,
+    /// How many per product, in enum order.
+    pub product_counts: Vec<(Product, i64)>,
     /// Device and browser or app, from the most recently active session.
     pub device: DeviceInfo,
     /// Approximate location of the most recently active session.
@@ -164,6 +169,12 @@ impl SessionRow {
             status: row.status(),
             log_out_action: row.log_out_action(),
             no_log_out_reason: row.no_log_out_reason(),
+            product_counts: row
+                .product_counts
+                .iter()
+                .map(|count| (count.product(), count.session_count))
+                .collect(),
+            session_count: row.session_count,
             device_id: row.device_id,
             sessions: row.sessions.into_iter().map(Session::from_proto).collect(),
             device: row.device.unwrap_or_default(),
@@ -183,6 +194,15 @@ impl SessionRow {
 pub struct RowsPage {
     /// The rows, most recent activity first.
     pub rows: Vec<SessionRow>,
+    /// Pass to [`ListOptions::page_token`] for the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// A page of one row's sessions, from [`SessionClient::list_device_sessions`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionsPage {
+    /// The sessions, newest sign-in first.
+    pub sessions: Vec<Session>,
     /// Pass to [`ListOptions::page_token`] for the next page; `None` on the last page.
     pub next_page_token: Option<String>,
 }
@@ -208,7 +228,8 @@ pub struct Revocation {
     pub completed_at: Option<SystemTime>,
     /// Sessions marked revoked so far.
     pub sessions_revoked: i64,
-    /// For scopes `Session` and `Device`: the sessions covered.
+    /// For scopes `Session` and `Device`: the sessions covered when they are at most 100 (empty
+    /// for a device log-out of more; `sessions_revoked` counts them).
     pub session_ids: Vec<String>,
     /// For scope `Device`: the device.
     pub device_id: Option<String>,
@@ -240,8 +261,11 @@ impl Revocation {
 pub struct RevokeResult {
     /// Logged out, logged out and removed from trusted devices, or already logged out.
     pub outcome: RevokeOutcome,
-    /// The sessions that were (or would be) logged out.
+    /// The sessions that were (or would be) logged out: all of them when there are at most 100,
+    /// otherwise the 100 newest.
     pub session_ids: Vec<String>,
+    /// How many sessions were (or would be) logged out.
+    pub session_count: i64,
     /// Their products.
     pub products: Vec<Product>,
     /// True when the device's trust was (or would be) removed.
@@ -513,14 +537,19 @@ pub struct RevocationEvent {
     pub account_id: String,
     /// One session, one device or everything.
     pub scope: RevocationScope,
-    /// The sessions revoked (scopes `Session` and `Device`).
+    /// The sessions revoked (scopes `Session` and `Device`) when they are at most 100; empty for
+    /// a device log-out of more.
     pub session_ids: Vec<String>,
     /// The products touched.
     pub products: Vec<Product>,
     /// When it took effect.
     pub revoked_at: Option<SystemTime>,
     /// For scope `All`: every session of the account signed in before this instant is revoked.
+    /// For scope `Device`: every session of the account on `device_id` signed in at or before
+    /// this instant is revoked.
     pub revoked_before: Option<SystemTime>,
+    /// The device, for scope `Device`.
+    pub device_id: Option<String>,
 }
 
 /// A batch from the revocation stream: revocations in commit order, or none (a keep-alive, and
@@ -559,6 +588,7 @@ impl RevocationStream {
                     session_ids: event.session_ids,
                     revoked_at: time(event.revoked_at),
                     revoked_before: time(event.revoked_before),
+                    device_id: next_page(event.device_id),
                 })
                 .collect(),
         }))
@@ -684,6 +714,39 @@ impl SessionClient {
         }
     }
 
+    /// One page of every active session of one row (`device_id`), newest sign-in first: the way
+    /// to read a row past the sessions [`SessionRow::sessions`] carries. `options.product`
+    /// keeps one product's sessions.
+    pub async fn list_device_sessions(
+        &self,
+        owner: Owner,
+        device_id: &str,
+        options: ListOptions,
+    ) -> Result<SessionsPage, Error> {
+        let message = proto::ListDeviceSessionsRequest {
+            subject: Some(owner.subject()),
+            device_id: device_id.to_owned(),
+            page_size: options.wire_page_size(),
+            page_token: options.page_token.clone().unwrap_or_default(),
+            product: options.product.unwrap_or_default() as i32,
+        };
+        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.list_device_sessions(request).await }
+        })
+        .await?
+        .into_inner();
+        Ok(SessionsPage {
+            sessions: response
+                .sessions
+                .into_iter()
+                .map(Session::from_proto)
+                .collect(),
+            next_page_token: next_page(response.next_page_token),
+        })
+    }
+
     /// Logs out one row: every session on `device_id` (never retried). With `confirm` false it
     /// only reports what it would do (the confirmation step). The current session's row is
     /// [`Error::CurrentSession`]; a row whose status is unavailable is
@@ -740,6 +803,7 @@ impl SessionClient {
             outcome: response.outcome(),
             products: response.products().collect(),
             session_ids: response.session_ids,
+            session_count: response.session_count,
             trust_removed: response.trust_removed,
             revocation: response.revocation.map(Revocation::from_proto),
         })

@@ -131,8 +131,11 @@ pub struct DeviceTrust {
 pub struct Removed {
     /// True when a trust was removed; false when the device was not trusted.
     pub removed: bool,
-    /// The sessions logged out with it.
+    /// The sessions logged out with it: all of them when there are at most 100, otherwise the
+    /// 100 newest.
     pub revoked_session_ids: Vec<String>,
+    /// How many sessions were logged out with it.
+    pub revoked_session_count: i64,
     /// The revocation recorded for those sessions, if any.
     pub revocation: Option<Revocation>,
 }
@@ -242,6 +245,7 @@ impl TrustedDeviceClient {
         Ok(Removed {
             removed: response.removed,
             revoked_session_ids: response.revoked_session_ids,
+            revoked_session_count: response.revoked_session_count,
             revocation: response.revocation.map(Revocation::from_proto),
         })
     }
