@@ -892,12 +892,24 @@ mod tests {
         state.insert(Key::of("a"), &on("s-a", "laptop", 60), 0, 0, &settings);
         state.insert(Key::of("b"), &on("s-b", "laptop", 1), 0, 0, &settings);
         state.insert(Key::of("c"), &on("s-c", "phone", 60), 0, 0, &settings);
-        state.insert(Key::of("d"), &ValidSession { device_id: "laptop".into(), ..session("s-d", "other", 60) }, 0, 0, &settings);
+        state.insert(
+            Key::of("d"),
+            &ValidSession {
+                device_id: "laptop".into(),
+                ..session("s-d", "other", 60)
+            },
+            0,
+            0,
+            &settings,
+        );
         // 100,000 sessions logged out on the laptop: no ids, the device and the cut-off (5 s ago).
         let mut device = event(RevocationScope::Device, "acct", &[]);
         device.device_id = Some("laptop".into());
         state.apply(batch(vec![device]));
-        assert!(state.lookup(&Key::of("a")).is_none(), "signed in before the cut-off");
+        assert!(
+            state.lookup(&Key::of("a")).is_none(),
+            "signed in before the cut-off"
+        );
         assert!(state.lookup(&Key::of("b")).is_some(), "signed in after it");
         assert!(state.lookup(&Key::of("c")).is_some(), "another device");
         assert!(state.lookup(&Key::of("d")).is_some(), "another account");

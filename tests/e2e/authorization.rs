@@ -249,6 +249,15 @@ async fn call(rpc: &str, conn: &Connection, settings: bool, target: Target, f: &
                 })
                 .await,
         ),
+        "ListDeviceSessions" => outcome(
+            sessions
+                .list_device_sessions(pb::ListDeviceSessionsRequest {
+                    subject: Some(whole_account),
+                    device_id: device.into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
         "RevokeSession" => outcome(
             sessions
                 .revoke_session(pb::RevokeSessionRequest {
@@ -518,6 +527,54 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     ),
     (
         "ListActiveSessions",
+        "own, CLI token",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "ListDeviceSessions",
+        "own",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "ListDeviceSessions",
+        "other",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "ListDeviceSessions",
+        "SSO-linked",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "FAILED_PRECONDITION",
+            "PERMISSION_DENIED",
+            "OK",
+        ],
+    ),
+    (
+        "ListDeviceSessions",
         "own, CLI token",
         [
             "UNAUTHENTICATED",

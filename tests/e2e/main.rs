@@ -5,6 +5,7 @@
 
 mod authorization;
 mod balancing;
+mod big_accounts;
 mod caller_reload;
 mod client;
 mod concurrency;
@@ -21,6 +22,7 @@ mod postgres_tls;
 mod replicas;
 mod revocations;
 mod security;
+mod session_cap;
 mod sessions;
 mod shutdown;
 mod token_sealing;

@@ -618,6 +618,34 @@ impl SignIn {
 /// running server as `app` (mutable, so it can restart it).
 #[macro_export]
 macro_rules! e2e {
+    // With the configuration adjusted first: `async fn name(app) with |config| { ... } { body }`.
+    ($(#[$meta:meta])* async fn $name:ident($app:ident) with $adjust:expr, $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                #[allow(unused_mut)]
+                let Some(mut $app) = $crate::TestApp::spawn_with($crate::Backend::Sqlite, $adjust).await else {
+                    return;
+                };
+                $body
+                $app.stop().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                #[allow(unused_mut)]
+                let Some(mut $app) = $crate::TestApp::spawn_with($crate::Backend::Postgres, $adjust).await else {
+                    return;
+                };
+                $body
+                $app.stop().await;
+            }
+        }
+    };
     ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
         $(#[$meta])*
         mod $name {
