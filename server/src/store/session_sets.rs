@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -294,8 +294,8 @@ pub struct Marking {
     pub revocation_id: RevocationId,
 }
 
-/// Marks every active visible session of the account on the device revoked, in keyset batches
-/// of `batch` sessions: each batch is locked in session-id order, then marked by one statement
+/// Marks every active visible session of the account on the device revoked. On PostgreSQL in
+/// keyset batches of `batch` sessions: each batch is locked in session-id order, then marked by one statement
 /// over its id range (the rows in that range that pass the filter are exactly the locked ones:
 /// a session registered meanwhile waits for the account lock the caller holds). Returns how
 /// many were marked.
@@ -309,6 +309,10 @@ pub async fn revoke_on_device(
     batch: u64,
 ) -> Result<u64, StoreError> {
     let filter = || on_device(account_id, device_id).add(active.condition());
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        // SQLite has no row locks (its writers are serialised): one statement marks them all.
+        return mark(conn, filter(), marking).await;
+    }
     let mut after: Option<String> = None;
     let mut marked = 0;
     loop {
@@ -345,6 +349,22 @@ pub(super) async fn mark_range(
     last: &str,
     marking: Marking,
 ) -> Result<u64, StoreError> {
+    mark(
+        conn,
+        filter
+            .add(session::Column::SessionId.gte(first))
+            .add(session::Column::SessionId.lte(last)),
+        marking,
+    )
+    .await
+}
+
+/// Marks the sessions passing `filter` revoked.
+async fn mark(
+    conn: &impl ConnectionTrait,
+    filter: Condition,
+    marking: Marking,
+) -> Result<u64, StoreError> {
     Ok(session::Entity::update_many()
         .col_expr(
             session::Column::RevokedAt,
@@ -359,8 +379,6 @@ pub(super) async fn mark_range(
             Expr::value(marking.revocation_id.to_string()),
         )
         .filter(filter)
-        .filter(session::Column::SessionId.gte(first))
-        .filter(session::Column::SessionId.lte(last))
         // Repeated for PostgreSQL's re-check of a row a concurrent writer has just marked.
         .filter(session::Column::RevokedAt.is_null())
         .exec(conn)

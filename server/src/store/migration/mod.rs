@@ -15,6 +15,7 @@ mod m20261127_000005_create_security_events;
 mod m20261127_000006_create_idempotency_records;
 mod m20261127_000007_create_server_settings;
 mod m20261130_000010_retire_idempotency_seal_key;
+mod m20261130_000020_index_sessions_by_device_and_id;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_create_idempotency_records::Migration),
             Box::new(m20261127_000007_create_server_settings::Migration),
             Box::new(m20261130_000010_retire_idempotency_seal_key::Migration),
+            Box::new(m20261130_000020_index_sessions_by_device_and_id::Migration),
         ]
     }
 }
