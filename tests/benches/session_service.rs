@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Filters match `BACKEND/SCENARIO` by substring (`sqlite/validate-db`, `postgres`, `list`, ...).
-//! Scenarios: `validate-cached`, `validate-db`, `register`, `list`, `revoke-all`. Two
+//! Scenarios: `validate-cached`, `validate-db`, `register`, `list`, `revoke-all`, `revoke-row`. Two
 //! diagnostics run only when a filter names them (`-- nodelay`): `register+nodelay` and
 //! `list+nodelay` repeat those two against the same server pieces (`connect_and_migrate`,
 //! `Services::new`, `run`) on a listener that already has `TCP_NODELAY`, which Linux copies to
@@ -116,7 +116,7 @@ usage: session_service [--quick] [--concurrency N] [--connections N] [FILTER ...
 
   FILTER            run the scenarios whose BACKEND/SCENARIO contains it (e.g. validate,
                     sqlite/register, postgres); scenarios: validate-cached validate-db register
-                    list revoke-all; diagnostics, only when named: register+nodelay
+                    list revoke-all revoke-row; diagnostics, only when named: register+nodelay
                     list+nodelay
   --quick           short durations and 10,000 sessions for revoke-all (a smoke run)
   --concurrency N   in-flight calls during throughput runs (default 32)
@@ -213,17 +213,20 @@ enum Scenario {
     Register,
     List,
     RevokeAll,
+    /// RevokeSession of one device with many sessions.
+    RevokeRow,
     RegisterNodelay,
     ListNodelay,
 }
 
 impl Scenario {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::ValidateCached,
         Self::ValidateDb,
         Self::Register,
         Self::List,
         Self::RevokeAll,
+        Self::RevokeRow,
         Self::RegisterNodelay,
         Self::ListNodelay,
     ];
@@ -235,6 +238,7 @@ impl Scenario {
             Self::Register => "register",
             Self::List => "list",
             Self::RevokeAll => "revoke-all",
+            Self::RevokeRow => "revoke-row",
             Self::RegisterNodelay => "register+nodelay",
             Self::ListNodelay => "list+nodelay",
         }
@@ -307,6 +311,9 @@ async fn run_scenario(backend: Backend, scenario: Scenario, options: &Options) -
         if cache_off {
             config.sessions.validation_cache_entries = 0;
         }
+        if scenario == Scenario::RevokeRow {
+            config.sessions.max_sessions_per_account = 0;
+        }
     })
     .await?;
     let result = match scenario {
@@ -317,6 +324,7 @@ async fn run_scenario(backend: Backend, scenario: Scenario, options: &Options) -
         Scenario::List => bench_list(&server, options, true).await,
         Scenario::ListNodelay => bench_list(&server, options, false).await,
         Scenario::RevokeAll => bench_revoke_all(&server, options).await,
+        Scenario::RevokeRow => bench_revoke_row(&server, options).await,
     };
     let stopped = server.stop().await;
     let rows = result?;
@@ -644,14 +652,17 @@ async fn bench_revoke_all(server: &BenchServer, options: &Options) -> Result<Vec
         .await?
         .context("registered session not in the table")?;
     let insert_started = Instant::now();
-    insert_copies(&db, &template, sessions - 1).await?;
+    insert_copies(&db, &template, sessions - 1, |i| {
+        format!("device-{}", i % 1_000)
+    })
+    .await?;
     let insert = insert_started.elapsed();
     db.close().await.ok();
 
     // Context: the first page of this account's rows (100 devices of 100 sessions each).
     let mut big_list = Vec::new();
     let mut big_note = String::new();
-    for _ in 0..3 {
+    for _ in 0..20 {
         let started = Instant::now();
         let listed = client
             .list_active_sessions(pb::ListActiveSessionsRequest {
@@ -747,7 +758,7 @@ async fn bench_revoke_all(server: &BenchServer, options: &Options) -> Result<Vec
         server.latency(
             &format!("  ListActiveSessions first page, {n} sessions / 1,000 devices"),
             big_list,
-            &format!("operator subject, 3 calls; {big_note}"),
+            &format!("operator subject, 20 calls; {big_note}"),
         ),
         server.single(
             &format!(
@@ -760,12 +771,115 @@ async fn bench_revoke_all(server: &BenchServer, options: &Options) -> Result<Vec
     ])
 }
 
-/// Inserts `count` copies of `template` with new ids, token hashes, devices (1,000 of them),
+/// One device with `revoke_sessions` sessions (a flooded browser): the first page of rows (p99
+/// over 20 calls), a device's sessions page, and RevokeSession of the row.
+async fn bench_revoke_row(server: &BenchServer, options: &Options) -> Result<Vec<Row>> {
+    let sessions = options.revoke_sessions;
+    let channels = server.channels(1).await?;
+    let mut client = SessionServiceClient::new(channels[0].clone());
+    let db = server.connect_database().await?;
+    let account = "revoke-row";
+    let registered = register_many(&channels, 1, 1, |_| SignIn::browser(account, "bot")).await?;
+    let (session_id, token) = registered.first().context("no session registered")?.clone();
+    let template = session::Entity::find_by_id(session_id)
+        .one(&db)
+        .await?
+        .context("registered session not in the table")?;
+    insert_copies(&db, &template, sessions - 1, |_| "bot".into()).await?;
+    db.close().await.ok();
+
+    let mut list = Vec::new();
+    let mut note = String::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let page = client
+            .list_active_sessions(pb::ListActiveSessionsRequest {
+                subject: Some(by_account(account)),
+                page_size: 100,
+                page_token: String::new(),
+                product: 0,
+            })
+            .await?
+            .into_inner();
+        list.push(started.elapsed());
+        note = format!(
+            "{} row of {} sessions carrying {}, response {} bytes",
+            page.rows.len(),
+            page.rows.first().map_or(0, |r| r.session_count),
+            page.rows.first().map_or(0, |r| r.sessions.len()),
+            prost::Message::encoded_len(&page)
+        );
+    }
+    let mut device_page = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        client
+            .list_device_sessions(pb::ListDeviceSessionsRequest {
+                subject: Some(by_account(account)),
+                device_id: "bot".into(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await?;
+        device_page.push(started.elapsed());
+    }
+    let started = Instant::now();
+    let result = client
+        .revoke_session(pb::RevokeSessionRequest {
+            subject: Some(by_account(account)),
+            target: Some(pb::revoke_session_request::Target::DeviceId("bot".into())),
+            validate_only: false,
+        })
+        .await?
+        .into_inner();
+    let revoke = started.elapsed();
+    ensure!(
+        usize::try_from(result.session_count) == Ok(sessions),
+        "RevokeSession reports {} sessions, expected {sessions}",
+        result.session_count
+    );
+    let still_valid = client
+        .validate_session(pb::ValidateSessionRequest {
+            session_token: token,
+        })
+        .await?
+        .into_inner()
+        .valid;
+    ensure!(
+        !still_valid,
+        "a session still validates after the row log-out"
+    );
+    let n = thousands(sessions as f64);
+    Ok(vec![
+        server.latency(
+            &format!("ListActiveSessions first page, {n} sessions on one device"),
+            list,
+            &format!("operator subject, 20 calls; {note}"),
+        ),
+        server.latency(
+            &format!("ListDeviceSessions first page, {n} sessions on one device"),
+            device_page,
+            "operator subject, 20 calls, 100 sessions a page",
+        ),
+        server.single(
+            &format!("RevokeSession of a row of {n} sessions"),
+            revoke,
+            &format!(
+                "one transaction: summary, then marked in keyset batches of 5,000 (PostgreSQL) \
+                 or one statement (SQLite); response {} bytes",
+                prost::Message::encoded_len(&result)
+            ),
+        ),
+    ])
+}
+
+/// Inserts `count` copies of `template` with new ids, token hashes, devices (`device(i)`),
 /// and sign-ins spread over the preceding days, one every 3 s, all before now.
 async fn insert_copies(
     db: &DatabaseConnection,
     template: &session::Model,
     count: usize,
+    device: impl Fn(usize) -> String,
 ) -> Result<()> {
     let now = template.signed_in_at;
     // Random bits shared by this batch's ids; the index makes each one unique.
@@ -785,7 +899,7 @@ async fn insert_copies(
             let mut model = template.clone();
             model.session_id = id.to_string();
             model.token_hash = token_hash.to_vec();
-            model.device_id = format!("device-{}", i % 1_000);
+            model.device_id = device(i);
             model.signed_in_at = signed_in_at;
             model.last_active_at = signed_in_at;
             model.expires_at = template.expires_at - age_micros;
