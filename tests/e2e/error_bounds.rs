@@ -137,6 +137,16 @@ e2e! {
             ..Default::default()
         };
         refusals.push(("ListActiveSessions", sessions.list_active_sessions(list).await.unwrap_err()));
+        let device_sessions = pb::ListDeviceSessionsRequest {
+            subject: token_subject(whole(3)),
+            device_id: whole(3),
+            page_token: whole(3),
+            ..Default::default()
+        };
+        refusals.push((
+            "ListDeviceSessions",
+            sessions.list_device_sessions(device_sessions).await.unwrap_err(),
+        ));
         let revoke = pb::RevokeSessionRequest {
             subject: subject(whole(2)),
             target: Some(pb::revoke_session_request::Target::DeviceId(whole(2))),
