@@ -20,7 +20,8 @@ use tokio::{
 };
 
 use crate::{
-    ConnectError, Connection, Error, RetryPolicy, SessionClient, ValidSession,
+    CacheHealth, ConnectError, Connection, Error, RetryPolicy, SessionClient, ValidSession,
+    health::HealthSignal,
     proto::{Product, RevocationScope},
     retry::jitter,
     sessions::{RevocationBatch, RevocationEvent},
@@ -30,6 +31,8 @@ use crate::{
 const TOMBSTONE_RETENTION: Duration = Duration::from_secs(300);
 /// The first delay before reopening a broken stream.
 const RECONNECT_BASE: Duration = Duration::from_millis(50);
+/// Why the stream ended when [`ValidationCache::reconnect`] asked: not a degradation.
+const RECONNECT_REQUESTED: &str = "reconnect requested";
 
 /// What a connector returns: a connection, or why none could be opened.
 pub type ConnectFuture = Pin<Box<dyn Future<Output = Result<Connection, ConnectError>> + Send>>;
@@ -240,6 +243,13 @@ impl ValidationCache {
         self.shared.state().cursor.clone()
     }
 
+    /// Whether the cache answers from memory ([`CacheHealth::Live`]) or is degraded to the
+    /// server because its revocation stream is refused or down. A degraded cache never answers
+    /// from memory; it warns once when it goes down and once when it is back.
+    pub fn health(&self) -> CacheHealth {
+        self.shared.health.get()
+    }
+
     /// Why the stream last failed to open or broke, if it did.
     pub fn last_stream_error(&self) -> Option<String> {
         self.shared.state().last_error.clone()
@@ -310,6 +320,7 @@ impl ValidationCacheBuilder {
             misses: AtomicU64::new(0),
             bypassed: AtomicU64::new(0),
             reconnect: Notify::new(),
+            health: HealthSignal::new(),
         });
         let task = tokio::spawn(follow(shared.clone()));
         ValidationCache {
@@ -339,6 +350,7 @@ struct Shared {
     misses: AtomicU64,
     bypassed: AtomicU64,
     reconnect: Notify,
+    health: HealthSignal,
 }
 
 impl fmt::Debug for Shared {
@@ -378,7 +390,23 @@ impl Shared {
         })
     }
 
+    /// The stream could not be opened: remembered, and the cache is degraded.
+    fn refused(&self, reason: String) {
+        let mut state = self.state();
+        state.last_error = Some(reason);
+        self.set_live(&mut state, false);
+    }
+
     fn set_live(&self, state: &mut State, live: bool) {
+        if live {
+            self.health.live();
+        } else if let Some(reason) = state
+            .last_error
+            .as_deref()
+            .filter(|reason| *reason != RECONNECT_REQUESTED)
+        {
+            self.health.down(reason);
+        }
         if state.live != live {
             state.live = live;
             if !live {
@@ -405,7 +433,7 @@ async fn follow(shared: Arc<Shared>) {
         let connection = match (shared.connector)().await {
             Ok(connection) => connection,
             Err(err) => {
-                shared.state().last_error = Some(err.to_string());
+                shared.refused(err.to_string());
                 continue;
             }
         };
@@ -422,7 +450,7 @@ async fn follow(shared: Arc<Shared>) {
         };
         let mut stream = match opened {
             Err(_) => {
-                shared.state().last_error = Some("opening the stream timed out".into());
+                shared.refused("opening the stream timed out".into());
                 continue;
             }
             Ok(Ok(stream)) => stream,
@@ -437,7 +465,7 @@ async fn follow(shared: Arc<Shared>) {
                 continue;
             }
             Ok(Err(err)) => {
-                shared.state().last_error = Some(err.to_string());
+                shared.refused(err.to_string());
                 continue;
             }
         };
@@ -446,7 +474,7 @@ async fn follow(shared: Arc<Shared>) {
         let ended = loop {
             let next = tokio::select! {
                 next = tokio::time::timeout(settings.stream_timeout, stream.next()) => next,
-                () = shared.reconnect.notified() => break "reconnect requested".to_owned(),
+                () = shared.reconnect.notified() => break RECONNECT_REQUESTED.to_owned(),
             };
             match next {
                 Ok(Ok(Some(batch))) => {

@@ -1,14 +1,17 @@
 //! One channel to the server, with the calling service's credential on every call: to one
 //! address, or balanced over the replicas (a list, or a DNS name re-resolved; see
-//! [`balance`](crate::balance)).
+//! [`balance`](crate::balance)), under the tower layers the product adds (timeouts,
+//! metrics) and, with the `otel` feature, the W3C trace context of the current span.
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use tonic::{
+    body::Body,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
+use tower::{BoxError, Layer, Service, ServiceExt as _, util::BoxCloneSyncService};
 
 use crate::{
     EligibilityClient, RetryPolicy, SessionClient, TrustedDeviceClient, balance,
@@ -19,8 +22,39 @@ use crate::{
     },
 };
 
+/// The channel under the layers a product added with [`ConnectionBuilder::layer`]: what every
+/// layer wraps, and what the credential is attached over.
+pub type LayeredChannel =
+    BoxCloneSyncService<http::Request<Body>, http::Response<Body>, ChannelError>;
+
+/// A failure of the layered channel: the channel's own, or a layer's. Its `source` is the
+/// original error, so a transport failure still reads as `UNAVAILABLE`.
+#[derive(Debug)]
+pub struct ChannelError(BoxError);
+
+impl ChannelError {
+    fn new(error: impl Into<BoxError>) -> Self {
+        Self(error.into())
+    }
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ChannelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
 /// The transport every generated client of a [`Connection`] runs over.
-pub type Transport = InterceptedService<Channel, AuthInterceptor>;
+pub type Transport = InterceptedService<LayeredChannel, AuthInterceptor>;
+
+/// Wraps the channel in one layer.
+type Wrap = Arc<dyn Fn(LayeredChannel) -> LayeredChannel + Send + Sync>;
 
 /// Why a connection could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +135,8 @@ pub struct ConnectionBuilder {
     refresh: Duration,
     /// True once the TLS settings name the server (so a DNS target does not override it).
     tls_domain_set: bool,
+    layers: Vec<Wrap>,
+    trace_context: bool,
 }
 
 impl fmt::Debug for ConnectionBuilder {
@@ -116,11 +152,53 @@ impl fmt::Debug for ConnectionBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
             .field("more_endpoints", &self.more_endpoints)
+            .field("layers", &self.layers.len())
+            .field("trace_context", &self.trace_context)
             .finish_non_exhaustive()
     }
 }
 
 impl ConnectionBuilder {
+    /// Adds a tower layer around the channel, for every call of the connection: a timeout, a
+    /// metric, a concurrency limit of the product's own. The first layer added is the
+    /// outermost. The credential is attached before any layer sees the request.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), active_sessions_client::ConnectError> {
+    /// use active_sessions_client::Connection;
+    ///
+    /// let connection = Connection::builder("http://127.0.0.1:50051")
+    ///     .layer(tower::limit::ConcurrencyLimitLayer::new(64))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<LayeredChannel> + Send + Sync + 'static,
+        L::Service: Service<http::Request<Body>, Response = http::Response<Body>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<http::Request<Body>>>::Future: Send + 'static,
+        <L::Service as Service<http::Request<Body>>>::Error: Into<BoxError>,
+    {
+        self.layers.push(Arc::new(move |inner| {
+            BoxCloneSyncService::new(layer.layer(inner).map_err(ChannelError::new))
+        }));
+        self
+    }
+
+    /// Whether every call carries the W3C `traceparent` of the current OpenTelemetry context,
+    /// so the server's spans continue the product's trace (default: on, with the `otel`
+    /// feature; without it there is no context to send).
+    pub fn propagate_trace_context(mut self, propagate: bool) -> Self {
+        self.trace_context = propagate;
+        self
+    }
+
     /// The calling service's bearer token (its SHA-256 is in the server's callers file).
     pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
         self.bearer_token = Some(token.into());
@@ -288,11 +366,7 @@ impl ConnectionBuilder {
                     endpoint: self.endpoint.clone(),
                 });
             }
-            return Ok(Connection {
-                channel,
-                auth: AuthInterceptor { header },
-                retry: self.retry,
-            });
+            return Ok(self.finish(channel, header));
         }
         let endpoint = self.configured_endpoint(&self.endpoint, None)?;
         let channel = if self.lazy {
@@ -306,20 +380,46 @@ impl ConnectionBuilder {
                     source,
                 })?
         };
-        Ok(Connection {
+        Ok(self.finish(channel, header))
+    }
+
+    /// The connection over `channel`: the product's layers around it, the trace context
+    /// outermost, the credential attached over all of them.
+    fn finish(&self, channel: Channel, header: Option<MetadataValue<Ascii>>) -> Connection {
+        let mut layered = BoxCloneSyncService::new(channel.clone().map_err(ChannelError::new));
+        for wrap in self.layers.iter().rev() {
+            layered = wrap(layered);
+        }
+        #[cfg(feature = "otel")]
+        if self.trace_context {
+            layered = BoxCloneSyncService::new(crate::trace::TraceContextLayer.layer(layered));
+        }
+        Connection {
             channel,
+            layered,
             auth: AuthInterceptor { header },
             retry: self.retry,
-        })
+        }
     }
 }
 
 /// An open channel and the caller's credential. Cloning shares the channel.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Connection {
     channel: Channel,
+    layered: LayeredChannel,
     auth: AuthInterceptor,
     retry: RetryPolicy,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("channel", &self.channel)
+            .field("auth", &self.auth)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {
@@ -340,17 +440,19 @@ impl Connection {
             more_endpoints: Vec::new(),
             refresh: Duration::from_secs(5),
             tls_domain_set: false,
+            layers: Vec::new(),
+            trace_context: true,
         }
     }
 
-    /// The underlying channel (without the credential).
+    /// The underlying channel (without the credential or the layers).
     pub fn channel(&self) -> Channel {
         self.channel.clone()
     }
 
-    /// The transport with the credential attached.
+    /// The transport: the layered channel, with the credential attached.
     pub fn transport(&self) -> Transport {
-        InterceptedService::new(self.channel.clone(), self.auth.clone())
+        InterceptedService::new(self.layered.clone(), self.auth.clone())
     }
 
     /// The generated SessionService client over this connection.

@@ -68,7 +68,8 @@ pub enum Error {
         session_id: String,
     },
     /// The user's session token is not valid: unknown, expired or revoked (`UNAUTHENTICATED`,
-    /// reason `SESSION_NOT_VALID`). Sign the user out.
+    /// reason `SESSION_NOT_VALID`), or malformed (`INVALID_ARGUMENT` naming only a
+    /// `session_token` field). Sign the user out.
     #[error("the session token is not valid")]
     SessionNotValid,
     /// A registration request id was used before with a different request (`ALREADY_EXISTS`,
@@ -233,9 +234,19 @@ impl From<Status> for Error {
         }
         match status.code() {
             Code::NotFound => Self::NotFound,
-            Code::InvalidArgument => Self::InvalidArgument {
-                violations: violations(),
-            },
+            Code::InvalidArgument => {
+                let violations = violations();
+                // A malformed user token is a token that is not signed in.
+                if !violations.is_empty()
+                    && violations.iter().all(|(field, _)| {
+                        field == "session_token" || field.ends_with(".session_token")
+                    })
+                {
+                    Self::SessionNotValid
+                } else {
+                    Self::InvalidArgument { violations }
+                }
+            }
             Code::Unauthenticated => Self::Unauthenticated,
             Code::PermissionDenied => Self::PermissionDenied,
             Code::Unavailable => Self::Unavailable { retry_after },

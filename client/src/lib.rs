@@ -79,21 +79,37 @@ mod cache;
 mod connection;
 mod eligibility;
 mod error;
+mod health;
+#[cfg(feature = "tower")]
+mod layer;
 mod retry;
 mod sessions;
+#[cfg(feature = "otel")]
+mod trace;
 mod trusted_devices;
 mod types;
 
 pub use cache::{CacheStats, ConnectFuture, ValidationCache, ValidationCacheBuilder};
-pub use connection::{AuthInterceptor, ConnectError, Connection, ConnectionBuilder, Transport};
+pub use connection::{
+    AuthInterceptor, ChannelError, ConnectError, Connection, ConnectionBuilder, LayeredChannel,
+    Transport,
+};
 pub use eligibility::{Account, Eligibility, EligibilityClient, SsoLink};
 pub use error::Error;
+pub use health::CacheHealth;
+#[cfg(feature = "tower")]
+pub use layer::{
+    DEFAULT_COOKIE, SessionBody, SessionLayer, SessionRejection, SessionService, SessionValidator,
+    SessionValidatorBuilder, SignedOut, TokenSource, ValidateThrough, session_of,
+};
 pub use retry::RetryPolicy;
 pub use sessions::{
     Registered, Registration, Revocation, RevocationBatch, RevocationEvent, RevocationStream,
     RevokeAllOptions, RevokeResult, RowsPage, SecurityEvent, SecurityEventsPage, Session,
     SessionClient, SessionRow, SessionsPage, ValidSession,
 };
+#[cfg(feature = "otel")]
+pub use trace::{TraceContextLayer, TraceContextService, inject_trace_context};
 pub use trusted_devices::{
     DeviceTrust, Removed, Trust, Trusted, TrustedDevice, TrustedDeviceClient, TrustedDevicesPage,
 };

@@ -15,7 +15,7 @@ use crate::{
         session_service_client::SessionServiceClient,
     },
     retry::{self, Idempotency, request},
-    types::{ListOptions, next_page, time},
+    types::{ListOptions, next_page, time, well_formed_token},
 };
 
 /// The typed client of `SessionService`. Cheap to clone; clones share the connection.
@@ -636,9 +636,15 @@ impl SessionClient {
         })
     }
 
-    /// Whether `token` is signed in now: `Some` with the session, or `None` when it is revoked,
-    /// expired or unknown. A malformed token is [`Error::InvalidArgument`].
+    /// Whether `token` is signed in now: `Some` with the session, or `None` for anything that
+    /// is not a signed-in session: revoked, expired, unknown, another product's, or malformed
+    /// (a malformed token is not sent at all). `Err` only for what the caller must handle: the
+    /// service unavailable or overloaded, the calling service not authenticated or allowed, the
+    /// deadline.
     pub async fn validate(&self, token: &str) -> Result<Option<ValidSession>, Error> {
+        if !well_formed_token(token) {
+            return Ok(None);
+        }
         let message = proto::ValidateSessionRequest {
             session_token: token.to_owned(),
         };
@@ -647,13 +653,21 @@ impl SessionClient {
             let request = request(message.clone(), timeout);
             async move { client.validate_session(request).await }
         })
-        .await?;
-        Ok(ValidSession::from_proto(response.into_inner()))
+        .await;
+        match response {
+            Ok(response) => Ok(ValidSession::from_proto(response.into_inner())),
+            // A token the server cannot parse is not signed in.
+            Err(Error::SessionNotValid) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// Records activity on a signed-in session (never retried). Returns the session id;
-    /// [`Error::NotFound`] when the token is not signed in.
+    /// [`Error::NotFound`] when the token is not signed in (malformed tokens included).
     pub async fn touch(&self, token: &str, ip: Option<IpAddr>) -> Result<String, Error> {
+        if !well_formed_token(token) {
+            return Err(Error::NotFound);
+        }
         let message = proto::TouchSessionRequest {
             session_token: token.to_owned(),
             ip_address: ip.map(|ip| ip.to_string()).unwrap_or_default(),
@@ -663,8 +677,12 @@ impl SessionClient {
             let request = request(message.clone(), timeout);
             async move { client.touch_session(request).await }
         })
-        .await?;
-        Ok(response.into_inner().session_id)
+        .await;
+        match response {
+            Ok(response) => Ok(response.into_inner().session_id),
+            Err(Error::SessionNotValid) => Err(Error::NotFound),
+            Err(err) => Err(err),
+        }
     }
 
     /// One page of the owner's Active sessions rows, most recent activity first.

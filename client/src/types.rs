@@ -96,3 +96,41 @@ pub(crate) fn time(timestamp: Option<prost_types::Timestamp>) -> Option<SystemTi
 pub(crate) fn next_page(token: String) -> Option<String> {
     (!token.is_empty()).then_some(token)
 }
+
+/// The session token's wire form: `ast_` and 43 base64url characters.
+const TOKEN_PREFIX: &str = "ast_";
+const TOKEN_ENCODED_LEN: usize = 43;
+
+/// True when `token` has the session token's wire form; anything else is not a session and
+/// is never sent.
+pub(crate) fn well_formed_token(token: &str) -> bool {
+    token.strip_prefix(TOKEN_PREFIX).is_some_and(|encoded| {
+        encoded.len() == TOKEN_ENCODED_LEN
+            && encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_wire_form_is_a_token() {
+        assert!(well_formed_token(
+            "ast_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        ));
+        for malformed in [
+            "",
+            "ast_",
+            "not-a-token",
+            "ast_AAAA",
+            "ast_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",
+            "ast_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "Bearer ast_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(!well_formed_token(malformed), "{malformed:?}");
+        }
+    }
+}
