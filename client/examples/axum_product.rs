@@ -1,1 +1,77 @@
-fn main() {}
+//! ChatGPT on the web as a real HTTP server: every route sits behind one `SessionLayer`, fed by
+//! the revocation-fed validation cache, and `GET /me` says who is signed in. A request without
+//! a signed-in ChatGPT session (`Authorization: Bearer <token>` or the `active_session`
+//! cookie) gets 401; while the session service cannot be reached, 503 with `Retry-After`.
+//!
+//! ```text
+//! cargo run -p active-sessions-server -- --database-url sqlite:///tmp/as/db.sqlite --listen 127.0.0.1:50051 &
+//! ACTIVE_SESSIONS_ENDPOINT=http://127.0.0.1:50051 PRODUCT_LISTEN=127.0.0.1:8080 \
+//!   cargo run -p active-sessions-client --features axum --example axum_product &
+//! curl -H "Authorization: Bearer $SESSION_TOKEN" http://127.0.0.1:8080/me
+//! ```
+//!
+//! Environment: `ACTIVE_SESSIONS_ENDPOINT` (default `http://127.0.0.1:50051`),
+//! `ACTIVE_SESSIONS_TOKEN` (this backend's bearer credential, if the server has a callers
+//! file), `PRODUCT_LISTEN` (default `127.0.0.1:8080`).
+
+use std::time::Duration;
+
+use active_sessions_client::{
+    Connection, Product, RetryPolicy, SessionLayer, SessionValidator, ValidSession, ValidationCache,
+};
+use axum::{Json, Router, routing::get};
+use serde_json::{Value, json};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let endpoint = std::env::var("ACTIVE_SESSIONS_ENDPOINT")
+        .unwrap_or_else(|_| "http://127.0.0.1:50051".into());
+    let listen = std::env::var("PRODUCT_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+
+    // The connection is lazy, so the app starts (and answers 503) while the service is down.
+    let mut connection = Connection::builder(&endpoint)
+        .user_agent("chatgpt-web-example/0.1")
+        .connect_timeout(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(2))
+        .retry_policy(RetryPolicy::default().deadline(Duration::from_secs(2)))
+        .lazy();
+    if let Ok(token) = std::env::var("ACTIVE_SESSIONS_TOKEN") {
+        connection = connection.bearer_token(token);
+    }
+    let cache = ValidationCache::builder(connection.connect().await?)
+        .products([Product::Chatgpt])
+        .start()
+        .await;
+    let sessions = SessionValidator::builder(cache)
+        .bearer()
+        .cookie("active_session")
+        .products([Product::Chatgpt])
+        .build();
+
+    let app = Router::new()
+        .route("/me", get(me))
+        .layer(SessionLayer::new(sessions));
+
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    println!(
+        "ChatGPT web example listening on http://{} (sessions at {endpoint})",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await?;
+    Ok(())
+}
+
+/// Who is signed in: only reached with a valid session.
+async fn me(session: ValidSession) -> Json<Value> {
+    Json(json!({
+        "account_id": session.account_id,
+        "session_id": session.session_id,
+        "product": session.product.as_str_name(),
+    }))
+}
