@@ -308,11 +308,18 @@ e2e! {
             assert!(fields.contains(&field), "{field} missing from {violations:?}");
         }
         assert!(violations.iter().all(|(_, description)| !description.is_empty()));
-        let err = sessions.validate("not-a-token").await.unwrap_err();
-        assert!(
-            matches!(&err, Error::InvalidArgument { violations } if names(violations, "session_token")),
-            "{err:?}"
-        );
+        // A malformed token is not signed in, not an error: `None`, NOT_FOUND for a touch,
+        // and SESSION_NOT_VALID as an owner.
+        for malformed in ["not-a-token", "ast_!!!", &format!("ast_{}B", "A".repeat(42))] {
+            assert_eq!(sessions.validate(malformed).await.unwrap(), None, "{malformed}");
+            let err = sessions.touch(malformed, None).await.unwrap_err();
+            assert!(matches!(err, Error::NotFound), "{err:?}");
+            let err = sessions
+                .list_rows(Owner::token(malformed), ListOptions::new())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::SessionNotValid), "{err:?}");
+        }
         let err = sessions
             .list_rows(owner.clone(), ListOptions::new().page_token("forged"))
             .await

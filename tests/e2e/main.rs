@@ -23,6 +23,8 @@ mod replicas;
 mod revocations;
 mod security;
 mod session_cap;
+mod session_layer;
+mod session_trace;
 mod sessions;
 mod shutdown;
 mod token_sealing;

@@ -25,6 +25,7 @@ pub use active_sessions_client::proto as pb;
 pub mod load;
 pub mod pg_cluster;
 pub mod pki;
+pub mod product;
 
 /// The variable holding an administrative PostgreSQL URL (a database the tests may connect to in
 /// order to create their own), e.g. `postgres://postgres@127.0.0.1:5432/postgres`.
@@ -331,6 +332,18 @@ impl TestApp {
         self.channel = active_sessions_client::connect(format!("http://{}", self.addr))
             .await
             .expect("client connects");
+    }
+
+    /// Stops serving: the address refuses connections until [`resume`](Self::resume).
+    pub async fn pause(&mut self) {
+        self.stop_server().await;
+    }
+
+    /// Serves again on the same address (and database and clock) after
+    /// [`pause`](Self::pause), so clients that keep the endpoint reconnect by themselves.
+    pub async fn resume(&mut self) {
+        self.config.listen = self.addr;
+        self.start().await;
     }
 
     /// Stops the server and starts a new one on the same database (and clock).
