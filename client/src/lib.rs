@@ -7,11 +7,41 @@
 //! conditions a caller acts on. Idempotent calls are retried on `UNAVAILABLE` (and rate limits
 //! with a `RetryInfo` delay) under a [`RetryPolicy`]; calls that change state without an
 //! idempotency key are never retried. A product backend that validates on every request can put
-//! a [`ValidationCache`] in front of validation: it is kept honest by the revocation stream.
+//! a [`ValidationCache`] in front of validation: it is kept honest by the revocation stream,
+//! and its [`health`](ValidationCache::health) says when it is degraded to the server.
 //! Product backends depend on this crate, never on the server.
 //!
 //! The generated messages and clients remain available under [`proto`], and through
 //! [`Connection::session_service`] and its siblings.
+//!
+//! # Protecting a product's routes in one line
+//!
+//! With the `axum` feature (or `tower` for any tower, hyper or tonic server), `SessionLayer`
+//! lets through only requests carrying a signed-in session (`Authorization: Bearer`, or a
+//! cookie), validated through the cache, and hands handlers the [`ValidSession`]. Anything
+//! else is answered 401 (gRPC: UNAUTHENTICATED) without reaching the handler, and a service
+//! that cannot be reached 503 with `Retry-After` (gRPC: UNAVAILABLE), never a pass:
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")]
+//! # async fn example(connection: active_sessions_client::Connection) {
+//! use active_sessions_client::{SessionLayer, ValidSession, ValidationCache};
+//! use axum::{Router, routing::get};
+//!
+//! let cache = ValidationCache::builder(connection).start().await;
+//! let app: Router = Router::new()
+//!     .route("/me", get(|session: ValidSession| async move { session.account_id }))
+//!     .layer(SessionLayer::new(cache));
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! None by default: the typed clients and the cache. `tower`: `SessionLayer` and
+//! `SessionValidator`. `axum`: `ValidSession` and `Option<ValidSession>` as axum extractors.
+//! `otel`: every call carries the current OpenTelemetry span as W3C `traceparent`
+//! (`TraceContextLayer`), and the cache's health is the gauge
+//! `active_sessions.client.cache.degraded`.
 //!
 //! # Example
 //!

@@ -29,7 +29,7 @@ pub enum ValidateThrough {
     /// The revocation-fed cache: most requests never leave the process.
     Cache(ValidationCache),
     /// The server, on every request.
-    Server(SessionClient),
+    Server(Box<SessionClient>),
 }
 
 impl From<ValidationCache> for ValidateThrough {
@@ -40,7 +40,7 @@ impl From<ValidationCache> for ValidateThrough {
 
 impl From<SessionClient> for ValidateThrough {
     fn from(client: SessionClient) -> Self {
-        Self::Server(client)
+        Self::Server(Box::new(client))
     }
 }
 
