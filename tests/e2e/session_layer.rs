@@ -236,3 +236,47 @@ e2e! {
         server.abort();
     }
 }
+
+e2e! {
+    async fn the_heartbeat_touches_a_session_once_per_interval_through_the_products_layers(app) {
+        // The product's own layer on the channel sees every call: count them by method.
+        let calls = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = calls.clone();
+        let connection = Connection::builder(format!("http://{}", app.addr))
+            .layer(tower::util::MapRequestLayer::new(move |request: http::Request<_>| {
+                seen.lock().unwrap().push(request.uri().path().to_owned());
+                request
+            }))
+            .connect()
+            .await
+            .unwrap();
+        let (_, token) = sign_in(&connection, "acct_heartbeat", "laptop").await;
+        let validator = SessionValidator::builder(connection.sessions())
+            .heartbeat(connection.sessions(), Duration::from_secs(3600))
+            .build();
+        let (addr, server) = product::serve(product::app(
+            Some(SessionLayer::new(validator)),
+            Arc::new(AtomicU64::new(0)),
+        ))
+        .await;
+        let mut client = product::HttpClient::connect(addr).await;
+        let (name, value) = bearer(&token);
+        for _ in 0..5 {
+            assert_eq!(client.get("/me", &[(name, &value)]).await.status, 200);
+        }
+        let count = |method: &str| {
+            let path = format!("/activesessions.v1.SessionService/{method}");
+            calls.lock().unwrap().iter().filter(|called| **called == path).count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count("TouchSession") == 0 {
+            assert!(Instant::now() < deadline, "no heartbeat");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(count("ValidateSession"), 5, "validated through the server every time");
+        assert_eq!(count("TouchSession"), 1, "one heartbeat per interval");
+        assert_eq!(count("RegisterSession"), 1);
+        server.abort();
+    }
+}
