@@ -168,6 +168,22 @@ fn cut_off_by_the_connection(status: &Status) -> bool {
     false
 }
 
+impl Error {
+    /// A refused request; one refused only for its user session token's form is a token that
+    /// is not signed in.
+    fn invalid_argument(violations: Vec<(String, String)>) -> Self {
+        let malformed_token_only = !violations.is_empty()
+            && violations
+                .iter()
+                .all(|(field, _)| field == "session_token" || field.ends_with(".session_token"));
+        if malformed_token_only {
+            Self::SessionNotValid
+        } else {
+            Self::InvalidArgument { violations }
+        }
+    }
+}
+
 impl From<Status> for Error {
     fn from(status: Status) -> Self {
         if cut_off_by_the_connection(&status) {
@@ -216,9 +232,7 @@ impl From<Status> for Error {
                 ErrorReason::Overloaded => return Self::Overloaded { retry_after },
                 ErrorReason::StoreUnavailable => return Self::Unavailable { retry_after },
                 ErrorReason::PageTokenInvalid | ErrorReason::InvalidRequest => {
-                    return Self::InvalidArgument {
-                        violations: violations(),
-                    };
+                    return Self::invalid_argument(violations());
                 }
                 ErrorReason::CursorNotResumable => return Self::CursorExpired,
                 // Not a cursor problem, whatever its code says: the caller built too big a request.
@@ -234,19 +248,7 @@ impl From<Status> for Error {
         }
         match status.code() {
             Code::NotFound => Self::NotFound,
-            Code::InvalidArgument => {
-                let violations = violations();
-                // A malformed user token is a token that is not signed in.
-                if !violations.is_empty()
-                    && violations.iter().all(|(field, _)| {
-                        field == "session_token" || field.ends_with(".session_token")
-                    })
-                {
-                    Self::SessionNotValid
-                } else {
-                    Self::InvalidArgument { violations }
-                }
-            }
+            Code::InvalidArgument => Self::invalid_argument(violations()),
             Code::Unauthenticated => Self::Unauthenticated,
             Code::PermissionDenied => Self::PermissionDenied,
             Code::Unavailable => Self::Unavailable { retry_after },
@@ -300,6 +302,39 @@ mod tests {
             Error::from(Status::failed_precondition("?")),
             Error::Other(_)
         ));
+    }
+
+    #[test]
+    fn a_malformed_user_token_is_a_session_not_valid() {
+        for reason in [None, Some(ErrorReason::InvalidRequest)] {
+            let refused = |fields: &[&str]| {
+                let mut details = ErrorDetails::new();
+                for field in fields {
+                    details.add_bad_request_violation(*field, "malformed");
+                }
+                if let Some(reason) = reason {
+                    details.set_error_info(reason.reason(), ERROR_DOMAIN, HashMap::new());
+                }
+                Error::from(Status::with_error_details(
+                    Code::InvalidArgument,
+                    "bad",
+                    details,
+                ))
+            };
+            assert!(matches!(
+                refused(&["subject.session_token"]),
+                Error::SessionNotValid
+            ));
+            assert!(matches!(
+                refused(&["session_token"]),
+                Error::SessionNotValid
+            ));
+            assert!(matches!(
+                refused(&["session_token", "ip_address"]),
+                Error::InvalidArgument { .. }
+            ));
+            assert!(matches!(refused(&[]), Error::InvalidArgument { .. }));
+        }
     }
 
     #[test]
