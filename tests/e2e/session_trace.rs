@@ -23,7 +23,7 @@ use opentelemetry_sdk::{
     propagation::TraceContextPropagator,
     trace::{SdkTracerProvider, SpanData, SpanExporter},
 };
-use tracing_subscriber::{Layer as _, filter::filter_fn, layer::SubscriberExt as _};
+use tracing_subscriber::{Layer as _, filter::dynamic_filter_fn, layer::SubscriberExt as _};
 
 type Spans = Arc<Mutex<Vec<SpanData>>>;
 
@@ -61,9 +61,16 @@ fn provider() -> &'static SdkTracerProvider {
             .build();
         let layer = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("e2e"))
-            .with_filter(filter_fn(|_| collecting()));
+            // Whether a span is recorded depends on the thread: never cache the answer.
+            .with_filter(
+                dynamic_filter_fn(|_, _| collecting())
+                    .with_callsite_filter(|_| tracing::subscriber::Interest::sometimes()),
+            );
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
             .expect("no other global subscriber in the e2e tests");
+        // Other tests may have registered callsites (the server's RPC span among them) before
+        // there was a subscriber, as never interesting: ask again.
+        tracing::callsite::rebuild_interest_cache();
         // The server reads the caller's trace context through the global propagator.
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         provider
