@@ -24,6 +24,7 @@ mod revocations;
 mod security;
 mod session_cap;
 mod session_layer;
+mod session_layer_grpc;
 mod session_trace;
 mod sessions;
 mod shutdown;
