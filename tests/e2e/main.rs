@@ -25,7 +25,6 @@ mod security;
 mod session_cap;
 mod session_layer;
 mod session_layer_grpc;
-mod session_trace;
 mod sessions;
 mod shutdown;
 mod token_sealing;
