@@ -38,12 +38,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Health(_) => {}
         Command::Serve => {
             let database = config.database.url.clone();
+            let shutdown = shutdown_signal();
             let application = Application::build(config).await?;
             let addr = application
                 .local_addr()
                 .context("reading the bound address")?;
             tracing::info!(%addr, %database, "active-sessions listening");
-            application.run(shutdown_signal()).await?;
+            application.run(shutdown).await?;
             tracing::info!("stopped");
         }
     }
@@ -69,30 +70,37 @@ async fn probe_health(probe: &HealthProbe) -> i32 {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled, so a signal that arrives right after the server logs
+/// that it listens still starts a drain instead of killing the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {},
+                        _ = interrupt.recv() => {},
+                    }
+                }
+                (terminate, interrupt) => {
+                    if let Err(err) = terminate.and(interrupt) {
+                        tracing::error!(error = %err, "cannot listen for SIGTERM or SIGINT");
+                    }
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }
