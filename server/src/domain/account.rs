@@ -86,6 +86,9 @@ pub struct Account {
     pub sso_link: Option<SsoLink>,
     /// Sessions signed in before this instant were ended by "log out of all sessions".
     pub revoked_before: Option<Timestamp>,
+    /// How many times the account was logged out of all sessions: the cut-off generation.
+    /// Visible sessions born in an earlier generation are ended. Only grows.
+    pub revoked_generation: i64,
     /// When first seen.
     pub created_at: Timestamp,
     /// When last changed.

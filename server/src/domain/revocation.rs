@@ -63,6 +63,9 @@ pub struct Revocation {
     pub effective_at: Timestamp,
     /// For scope All: sessions signed in before this instant are revoked.
     pub revoked_before: Option<Timestamp>,
+    /// For scope All: the account generation it set; every visible session born in an earlier
+    /// generation is revoked. This, not `revoked_before`, decides.
+    pub cut_generation: Option<i64>,
     /// Whether trusted devices were removed with it.
     pub trust_removed: bool,
     /// Sessions marked revoked so far.

@@ -171,6 +171,9 @@ pub struct Session {
     pub revoked_at: Option<Timestamp>,
     /// The revocation that ended it, if any.
     pub revocation_id: Option<RevocationId>,
+    /// The account's log-out-of-all generation when the session was registered (read under
+    /// the account row lock): a log-out of all that sets a higher generation ends it.
+    pub generation: i64,
 }
 
 impl Session {
@@ -180,36 +183,33 @@ impl Session {
     }
 
     /// The single validity rule: not revoked (by row, or, for the kinds the Active sessions
-    /// page manages, by the account's log-out-of-all cut-off `revoked_before`), not past its
+    /// page manages, by the account's log-out-of-all generation `cut_generation`), not past its
     /// absolute expiry, not idle for too long. `last_active_at` is the latest activity known,
-    /// which may be newer than the stored one while heartbeats wait to be flushed.
+    /// which may be newer than the stored one while heartbeats wait to be flushed. `now` is the
+    /// deciding replica's clock (see ARCHITECTURE.md, "Time"); the log-out-of-all decision uses
+    /// no clock at all.
     pub fn is_active_with_activity(
         &self,
         now: Timestamp,
         idle_timeout: Duration,
-        revoked_before: Option<Timestamp>,
+        cut_generation: i64,
         last_active_at: Timestamp,
     ) -> bool {
         self.revoked_at.is_none()
-            && !self.is_cut_off_by(revoked_before)
+            && !self.is_cut_off_by(cut_generation)
             && now < self.expires_at
             && now < last_active_at.max(self.last_active_at).plus(idle_timeout)
     }
 
     /// [`is_active_with_activity`](Self::is_active_with_activity) with the stored activity.
-    pub fn is_active(
-        &self,
-        now: Timestamp,
-        idle_timeout: Duration,
-        revoked_before: Option<Timestamp>,
-    ) -> bool {
-        self.is_active_with_activity(now, idle_timeout, revoked_before, self.last_active_at)
+    pub fn is_active(&self, now: Timestamp, idle_timeout: Duration, cut_generation: i64) -> bool {
+        self.is_active_with_activity(now, idle_timeout, cut_generation, self.last_active_at)
     }
 
-    /// True when a log-out of all sessions with this cut-off ends this session. Hidden kinds are
-    /// never managed from the Active sessions page, so the cut-off leaves them alone.
-    pub fn is_cut_off_by(&self, revoked_before: Option<Timestamp>) -> bool {
-        self.client_kind.is_visible()
-            && revoked_before.is_some_and(|cut_off| self.signed_in_at < cut_off)
+    /// True when a log-out of all sessions that set the account's generation to
+    /// `cut_generation` ends this session: it was registered in an earlier generation. Hidden
+    /// kinds are never managed from the Active sessions page, so the cut-off leaves them alone.
+    pub fn is_cut_off_by(&self, cut_generation: i64) -> bool {
+        self.client_kind.is_visible() && self.generation < cut_generation
     }
 }

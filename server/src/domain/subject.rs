@@ -77,7 +77,7 @@ impl SubjectResolver {
                 let now = self.clock.now();
                 if !found
                     .session
-                    .is_active(now, self.lifetimes.idle_timeout, found.revoked_before)
+                    .is_active(now, self.lifetimes.idle_timeout, found.cut_generation)
                 {
                     return Err(DomainError::SessionNotValid);
                 }

@@ -300,7 +300,7 @@ impl TrustService {
         let in_force = record
             .as_ref()
             .is_some_and(|trust| trust.trusted_until > now);
-        let active = self.sessions.active_at(now, account.revoked_before);
+        let active = self.sessions.active_at(now, account.revoked_generation);
         let plan = if log_out_sessions {
             self.sessions
                 .device_plan(&*txn, &owner.account_id, device_id, active)
@@ -371,14 +371,14 @@ impl TrustService {
         device_id: &DeviceId,
         now: Timestamp,
     ) -> Result<bool, DomainError> {
-        let revoked_before = accounts::find(self.store.reader(), account_id)
+        let cut_generation = accounts::find(self.store.reader(), account_id)
             .await?
-            .and_then(|account| account.revoked_before);
+            .map_or(0, |account| account.revoked_generation);
         Ok(session_sets::any_active_on_device(
             self.store.reader(),
             account_id,
             device_id,
-            &self.sessions.active_at(now, revoked_before),
+            &self.sessions.active_at(now, cut_generation),
         )
         .await?)
     }

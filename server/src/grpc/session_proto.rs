@@ -296,6 +296,7 @@ pub fn valid_session_to_proto(valid: Option<ValidSession>) -> pb::ValidateSessio
             idle_expires_at: Some(valid.idle_expires_at.to_proto()),
             device_id: valid.device_id.to_string(),
             signed_in_at: Some(valid.signed_in_at.to_proto()),
+            generation: valid.generation,
         },
     }
 }
@@ -405,6 +406,7 @@ pub fn revocation_to_proto(revocation: &Revocation, recorded: bool) -> pb::Revoc
             .map(ToString::to_string)
             .unwrap_or_default(),
         trust_removed: revocation.trust_removed,
+        cut_generation: revocation.cut_generation.unwrap_or_default(),
     }
 }
 
@@ -435,6 +437,7 @@ pub fn revocation_event_to_proto(revocation: &Revocation) -> pb::RevocationEvent
                 .unwrap_or_default(),
             RevocationScope::Session | RevocationScope::All => String::new(),
         },
+        cut_generation: revocation.cut_generation.unwrap_or_default(),
     }
 }
 

@@ -55,6 +55,7 @@ pub async fn lock_or_create(
         sso_organization_id: Set(None),
         sso_linked_at: Set(None),
         revoked_before: Set(None),
+        revoked_generation: Set(0),
         created_at: Set(now.as_micros()),
         updated_at: Set(now.as_micros()),
     })
@@ -80,6 +81,7 @@ pub async fn update(conn: &impl ConnectionTrait, account: &Account) -> Result<()
         sso_organization_id: Set(link.map(|link| link.organization_id.as_str().to_owned())),
         sso_linked_at: Set(link.map(|link| link.linked_at.as_micros())),
         revoked_before: Set(account.revoked_before.map(Timestamp::as_micros)),
+        revoked_generation: Set(account.revoked_generation),
         created_at: Set(account.created_at.as_micros()),
         updated_at: Set(account.updated_at.as_micros()),
     })
@@ -110,6 +112,7 @@ fn into_domain(model: account::Model) -> Result<Account, StoreError> {
         workspace_type,
         sso_link,
         revoked_before: model.revoked_before.map(Timestamp::from_micros),
+        revoked_generation: model.revoked_generation,
         created_at: Timestamp::from_micros(model.created_at),
         updated_at: Timestamp::from_micros(model.updated_at),
     })

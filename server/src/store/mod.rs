@@ -221,23 +221,31 @@ impl Store {
     /// The current time as a snapshot instant for the account: read while no write on the
     /// account is in flight (under the account row's lock in shared mode on PostgreSQL, under
     /// the writer gate on SQLite). Every write that reads the clock while holding the account
-    /// lock is then either committed before this instant or stamped after it.
+    /// lock is then either committed before this instant or stamped after it. The instant is
+    /// never earlier than a sign-in already committed, so a session stamped by a replica whose
+    /// clock runs ahead of this one's is not hidden from the listing.
     pub async fn snapshot_instant(
         &self,
         account_id: &crate::domain::ids::AccountId,
         clock: &dyn crate::clock::Clock,
     ) -> Result<crate::clock::Timestamp, StoreError> {
         use sea_orm::{EntityTrait, QuerySelect};
+        let not_before = |latest: Option<crate::clock::Timestamp>| {
+            let now = clock.now();
+            latest.map_or(now, |latest| now.max(latest.plus(Duration::from_micros(1))))
+        };
         if let Some(gate) = &self.write_gate {
             let _writers_excluded = gate.lock().await;
-            return Ok(clock.now());
+            let latest = sessions::latest_sign_in(&self.db, account_id).await?;
+            return Ok(not_before(latest));
         }
         let txn = self.db.begin().await?;
         entity::account::Entity::find_by_id(account_id.as_str())
             .lock_shared()
             .one(&txn)
             .await?;
-        let now = clock.now();
+        let latest = sessions::latest_sign_in(&txn, account_id).await?;
+        let now = not_before(latest);
         txn.commit().await?;
         Ok(now)
     }

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// The validity rule (`Session::is_active`) for visible sessions, as a filter: not marked
-/// revoked, signed in at or after the account's cut-off, not expired and not idle at `now`
+/// revoked, born in or after the account's log-out-of-all generation, not expired and not idle at `now`
 /// (stored activity).
 #[derive(Debug, Clone, Copy)]
 pub struct ActiveAt {
@@ -30,8 +30,8 @@ pub struct ActiveAt {
     pub now: Timestamp,
     /// The idle timeout.
     pub idle_timeout: Duration,
-    /// The account's log-out-of-all cut-off, if any.
-    pub cut_off: Option<Timestamp>,
+    /// The account's log-out-of-all generation: sessions born in an earlier one are cut off.
+    pub cut_generation: i64,
 }
 
 impl ActiveAt {
@@ -41,8 +41,8 @@ impl ActiveAt {
             .add(session::Column::RevokedAt.is_null())
             .add(session::Column::ExpiresAt.gt(self.now.as_micros()))
             .add(session::Column::LastActiveAt.gt(self.now.minus(self.idle_timeout).as_micros()));
-        if let Some(cut_off) = self.cut_off {
-            condition = condition.add(session::Column::SignedInAt.gte(cut_off.as_micros()));
+        if self.cut_generation > 0 {
+            condition = condition.add(session::Column::Generation.gte(self.cut_generation));
         }
         condition
     }

@@ -27,8 +27,8 @@ use crate::{
 pub struct SessionWithCutOff {
     /// The session.
     pub session: Session,
-    /// The account's `revoked_before`, if any.
-    pub revoked_before: Option<Timestamp>,
+    /// The account's `revoked_generation` (0 when never logged out of all).
+    pub cut_generation: i64,
 }
 
 /// Finds a session by token hash, with its account's cut-off, in one indexed read.
@@ -46,9 +46,7 @@ pub async fn find_by_token_hash(
         .map(|(model, account)| {
             Ok(SessionWithCutOff {
                 session: into_domain(model)?,
-                revoked_before: account
-                    .and_then(|account| account.revoked_before)
-                    .map(Timestamp::from_micros),
+                cut_generation: account.map_or(0, |account| account.revoked_generation),
             })
         })
         .transpose()
@@ -90,6 +88,7 @@ pub async fn insert(
         revoked_at: Set(session.revoked_at.map(Timestamp::as_micros)),
         revoked_reason: Set(None),
         revocation_id: Set(session.revocation_id.map(|id| id.to_string())),
+        generation: Set(session.generation),
     })
     .exec(conn)
     .await?;
@@ -179,8 +178,9 @@ pub struct RowQuery<'a> {
     pub account_id: &'a AccountId,
     /// The snapshot instant.
     pub as_of: Timestamp,
-    /// The account's log-out-of-all cut-off, when it took effect at or before `as_of`.
-    pub cut_off: Option<Timestamp>,
+    /// The account's log-out-of-all generation as of the first page: visible sessions born
+    /// below it are cut off.
+    pub cut_generation: i64,
     /// The idle timeout.
     pub idle_timeout: std::time::Duration,
     /// Only sessions of this product.
@@ -214,8 +214,8 @@ pub async fn row_keys(
         .filter(
             session::Column::LastActiveAt.gt(query.as_of.minus(query.idle_timeout).as_micros()),
         );
-    if let Some(cut_off) = query.cut_off {
-        select = select.filter(session::Column::SignedInAt.gte(cut_off.as_micros()));
+    if query.cut_generation > 0 {
+        select = select.filter(session::Column::Generation.gte(query.cut_generation));
     }
     if let Some(product) = query.product {
         select = select.filter(session::Column::Product.eq(product.as_str()));
@@ -337,13 +337,14 @@ async fn lock_in_order(
     Ok(())
 }
 
-/// Marks up to `batch` of the account's visible sessions signed in before `cut_off` revoked;
-/// returns how many changed (0 when the sweep is done).
+/// Marks up to `batch` of the account's visible sessions born before generation
+/// `cut_generation` revoked at `revoked_at`; returns how many changed (0 when the sweep is done).
 #[tracing::instrument(name = "db.sessions.sweep_batch", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn sweep_batch(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
-    cut_off: Timestamp,
+    cut_generation: i64,
+    revoked_at: Timestamp,
     reason: RevocationReason,
     revocation_id: RevocationId,
     batch: u64,
@@ -355,7 +356,7 @@ pub async fn sweep_batch(
             .add(session::Column::AccountId.eq(account_id.as_str()))
             .add(session::Column::Visible.eq(true))
             .add(session::Column::RevokedAt.is_null())
-            .add(session::Column::SignedInAt.lt(cut_off.as_micros()))
+            .add(session::Column::Generation.lt(cut_generation))
     };
     let pending: Vec<String> = session::Entity::find()
         .select_only()
@@ -371,14 +372,14 @@ pub async fn sweep_batch(
         return Ok(0);
     };
     // Sessions in the range that pass the filter are exactly the locked ones: one registered
-    // meanwhile is signed in after the cut-off.
+    // meanwhile is born in the cut generation or later.
     super::session_sets::mark_range(
         conn,
         filter(),
         first,
         last,
         super::session_sets::Marking {
-            at: cut_off,
+            at: revoked_at,
             reason,
             revocation_id,
         },
@@ -386,28 +387,30 @@ pub async fn sweep_batch(
     .await
 }
 
-/// How many visible, unrevoked sessions of the account were signed in before `cut_off`.
+/// How many visible, unrevoked sessions of the account were born before generation
+/// `cut_generation`.
 #[tracing::instrument(name = "db.sessions.count_before", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn count_before(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
-    cut_off: Timestamp,
+    cut_generation: i64,
 ) -> Result<u64, StoreError> {
     use sea_orm::PaginatorTrait;
     Ok(session::Entity::find()
         .filter(session::Column::AccountId.eq(account_id.as_str()))
         .filter(session::Column::Visible.eq(true))
         .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::SignedInAt.lt(cut_off.as_micros()))
+        .filter(session::Column::Generation.lt(cut_generation))
         .count(conn)
         .await?)
 }
 
-/// The products of the account's visible, unrevoked sessions signed in before `cut_off`.
+/// The products of the account's visible, unrevoked sessions born before generation
+/// `cut_generation`.
 pub async fn products_before(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
-    cut_off: Timestamp,
+    cut_generation: i64,
 ) -> Result<Vec<Product>, StoreError> {
     let stored: Vec<String> = session::Entity::find()
         .select_only()
@@ -416,7 +419,7 @@ pub async fn products_before(
         .filter(session::Column::AccountId.eq(account_id.as_str()))
         .filter(session::Column::Visible.eq(true))
         .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::SignedInAt.lt(cut_off.as_micros()))
+        .filter(session::Column::Generation.lt(cut_generation))
         .into_tuple::<String>()
         .all(conn)
         .await?;
@@ -534,6 +537,7 @@ pub(crate) fn into_domain(model: session::Model) -> Result<Session, StoreError> 
         last_active_at: Timestamp::from_micros(model.last_active_at),
         expires_at: Timestamp::from_micros(model.expires_at),
         revoked_at: model.revoked_at.map(Timestamp::from_micros),
+        generation: model.generation,
     })
 }
 
@@ -575,4 +579,21 @@ pub async fn latest_on_device(
         .await?
         .map(into_domain)
         .transpose()
+}
+
+/// The latest `signed_in_at` among the account's sessions, if it has any: a listing snapshot is
+/// never earlier than a sign-in already committed, whichever replica's clock stamped it.
+#[tracing::instrument(name = "db.sessions.latest_sign_in", skip_all, fields(otel.kind = "client"))]
+pub async fn latest_sign_in(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+) -> Result<Option<Timestamp>, StoreError> {
+    let latest: Option<Option<i64>> = session::Entity::find()
+        .select_only()
+        .column_as(session::Column::SignedInAt.max(), "latest")
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .into_tuple::<Option<i64>>()
+        .one(conn)
+        .await?;
+    Ok(latest.flatten().map(Timestamp::from_micros))
 }

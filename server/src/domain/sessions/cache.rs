@@ -32,8 +32,8 @@ use crate::{
 pub struct CachedSession {
     /// The session as last read.
     pub session: Session,
-    /// The account's log-out-of-all cut-off when read.
-    pub revoked_before: Option<Timestamp>,
+    /// The account's log-out-of-all generation when read.
+    pub cut_generation: i64,
 }
 
 #[derive(Debug)]

@@ -153,8 +153,10 @@ impl Sessions {
 
         let txn = self.inner.store.write().await?;
         // The account row lock orders this registration against a concurrent log-out of all
-        // sessions and against duplicates of the same request id; the clock is read only once
-        // it is held, so time order and lock order agree.
+        // sessions and against duplicates of the same request id. The session is born in the
+        // account's current log-out-of-all generation, read under that lock: a log-out of all
+        // ordered before this registration cannot end it, one ordered after always does,
+        // whatever the replicas' clocks say.
         let account =
             accounts::lock_or_create(&*txn, &request.account_id, self.inner.clock.now()).await?;
         let now = self.inner.clock.now();
@@ -192,7 +194,7 @@ impl Sessions {
             self.make_room(
                 &*txn,
                 &request.account_id,
-                account.revoked_before,
+                account.revoked_generation,
                 now,
                 actor,
             )
@@ -233,6 +235,7 @@ impl Sessions {
             expires_at: now.plus(lifetime),
             revoked_at: None,
             revocation_id: None,
+            generation: account.revoked_generation,
         };
         sessions::insert(&*txn, &session, &token.hash()).await?;
         if let Some(request_id) = &request.request_id {
@@ -317,11 +320,11 @@ impl Sessions {
         &self,
         conn: &impl sea_orm::ConnectionTrait,
         account_id: &AccountId,
-        cut_off: Option<crate::clock::Timestamp>,
+        cut_generation: i64,
         now: crate::clock::Timestamp,
         actor: &Actor,
     ) -> Result<Vec<Revocation>, DomainError> {
-        let active = self.active_at(now, cut_off);
+        let active = self.active_at(now, cut_generation);
         let count = session_sets::count_active(conn, account_id, &active).await?;
         crate::telemetry::metrics::metrics().record_account_size(count + 1);
         let limit = self.inner.settings.max_sessions_per_account;

@@ -120,12 +120,13 @@ pub(crate) struct LogOut<'a> {
 }
 
 impl Sessions {
-    /// The validity rule as of `now` for an account whose cut-off is `cut_off`.
-    pub(crate) fn active_at(&self, now: Timestamp, cut_off: Option<Timestamp>) -> ActiveAt {
+    /// The validity rule as of `now` for an account whose log-out-of-all generation is
+    /// `cut_generation`.
+    pub(crate) fn active_at(&self, now: Timestamp, cut_generation: i64) -> ActiveAt {
         ActiveAt {
             now,
             idle_timeout: self.idle_timeout(),
-            cut_off,
+            cut_generation,
         }
     }
 
@@ -189,7 +190,7 @@ impl Sessions {
         };
         Ok(sessions::find(conn, current).await?.filter(|s| {
             s.client_kind.is_visible()
-                && s.is_active(active.now, active.idle_timeout, active.cut_off)
+                && s.is_active(active.now, active.idle_timeout, active.cut_generation)
         }))
     }
 
@@ -208,7 +209,7 @@ impl Sessions {
             .ok_or(DomainError::NotFound("session"))?;
         // Read once the account lock is held: see `register`.
         let now = self.inner.clock.now();
-        let active = self.active_at(now, account.revoked_before);
+        let active = self.active_at(now, account.revoked_generation);
 
         let covered = match target {
             RevokeTarget::Device(device_id) => {
@@ -227,7 +228,7 @@ impl Sessions {
                     .filter(|s| s.account_id == owner.account_id && s.client_kind.is_visible())
                     .ok_or(DomainError::NotFound("session"))?;
                 session
-                    .is_active(now, self.idle_timeout(), account.revoked_before)
+                    .is_active(now, self.idle_timeout(), account.revoked_generation)
                     .then_some(Covered::Session(session))
             }
         };
@@ -397,6 +398,7 @@ impl Sessions {
             products,
             effective_at: now,
             revoked_before,
+            cut_generation: None,
             trust_removed: remove_trust,
             sessions_revoked: i64::try_from(marked).unwrap_or(i64::MAX),
             completed_at: Some(now),
@@ -433,7 +435,10 @@ impl Sessions {
     }
 
     /// Logs out every session of the account (RevokeAllSessions): one write of the cut-off
-    /// makes them invalid at once; the sweep marks the rows afterwards.
+    /// makes them invalid at once; the sweep marks the rows afterwards. The cut-off is a
+    /// generation: the account's count of log-outs of all, incremented under the account row
+    /// lock that registrations also take, so "signed in before the log-out" is decided by lock
+    /// order, never by comparing two replicas' clocks, and a later log-out never moves it back.
     pub async fn revoke_all(
         &self,
         subject: &Subject,
@@ -445,11 +450,15 @@ impl Sessions {
         let txn = self.inner.store.write().await?;
         let mut account =
             accounts::lock_or_create(&*txn, &owner.account_id, self.inner.clock.now()).await?;
-        // The cut-off is read once the account lock is held, so every registration ordered
-        // before this log-out by the lock is also before its cut-off.
+        // The generation is read once the account lock is held, so every registration ordered
+        // before this log-out by the lock is born below its cut, and every later one at it.
         let now = self.inner.clock.now();
-        let products = sessions::products_before(&*txn, &owner.account_id, now).await?;
-        let to_sweep = sessions::count_before(&*txn, &owner.account_id, now).await?;
+        let cut_generation = account.revoked_generation.saturating_add(1);
+        // For display only: the instant shown as the cut-off never moves back, even when this
+        // replica's clock is behind the one that wrote the previous cut-off.
+        let revoked_before = account.revoked_before.map_or(now, |old| old.max(now));
+        let products = sessions::products_before(&*txn, &owner.account_id, cut_generation).await?;
+        let to_sweep = sessions::count_before(&*txn, &owner.account_id, cut_generation).await?;
         let mut revocation = Revocation {
             revocation_id: RevocationId::from_ulid(new_ulid(now)),
             seq: 0,
@@ -460,7 +469,8 @@ impl Sessions {
             session_ids: Vec::new(),
             products,
             effective_at: now,
-            revoked_before: Some(now),
+            revoked_before: Some(revoked_before),
+            cut_generation: Some(cut_generation),
             trust_removed: false,
             sessions_revoked: 0,
             completed_at: (to_sweep == 0).then_some(now),
@@ -471,7 +481,8 @@ impl Sessions {
             return Ok(revocation);
         }
         revocation.seq = revocations::next_seq(&*txn).await?;
-        account.revoked_before = Some(now);
+        account.revoked_before = Some(revoked_before);
+        account.revoked_generation = cut_generation;
         account.updated_at = now;
         accounts::update(&*txn, &account).await?;
         let untrusted = if remove_trusted_devices {

@@ -184,6 +184,9 @@ struct RowsPosition {
     key: i64,
     /// Device id of the last row returned.
     device: String,
+    /// The account's log-out-of-all generation when the first page was read.
+    #[serde(default)]
+    cut: i64,
 }
 
 /// What a device-sessions page token carries: the last session id returned.
@@ -220,14 +223,15 @@ impl Sessions {
                     .await?
             }
         };
-        let revoked_before = owner.account.as_ref().and_then(|a| a.revoked_before);
+        let cut_generation = owner.account.as_ref().map_or(0, |a| a.revoked_generation);
+        let page_cut = position.as_ref().map_or(cut_generation, |p| p.cut);
         let reader = self.inner.store.reader();
         let keys = sessions::row_keys(
             reader,
             &sessions::RowQuery {
                 account_id: &owner.account_id,
                 as_of,
-                cut_off: revoked_before.filter(|cut_off| *cut_off <= as_of),
+                cut_generation: page_cut,
                 idle_timeout: self.idle_timeout(),
                 product,
                 after: position.map(|p| (p.key, p.device)),
@@ -242,7 +246,7 @@ impl Sessions {
             .map(|key| DeviceId::from_stored(key.device_id.clone()))
             .collect();
 
-        let active = self.active_at(now, revoked_before);
+        let active = self.active_at(now, cut_generation);
         let mut by_device: HashMap<DeviceId, Vec<ProductSummary>> = HashMap::new();
         for summary in
             session_sets::summaries(reader, &owner.account_id, &devices, &active, product).await?
@@ -290,11 +294,11 @@ impl Sessions {
             if let Some(row) = SessionRow::build(device, &summaries, sample, is_trusted, is_current)
             {
                 rows.push(row);
-                tokens_after.push(self.rows_token(&owner.account_id, filter, as_of, key));
+                tokens_after.push(self.rows_token(&owner.account_id, filter, (as_of, page_cut), key));
             }
         }
         let next_page_token = match keys.last() {
-            Some(last) if has_more => Some(self.rows_token(&owner.account_id, filter, as_of, last)),
+            Some(last) if has_more => Some(self.rows_token(&owner.account_id, filter, (as_of, page_cut), last)),
             _ => None,
         };
         Ok(RowsPage {
@@ -309,7 +313,7 @@ impl Sessions {
         &self,
         account_id: &AccountId,
         filter: &str,
-        as_of: Timestamp,
+        (as_of, cut): (Timestamp, i64),
         key: &sessions::RowKey,
     ) -> String {
         self.inner.page_tokens.seal(
@@ -320,6 +324,7 @@ impl Sessions {
                 as_of: as_of.as_micros(),
                 key: key.row_key,
                 device: key.device_id.clone(),
+                cut,
             },
         )
     }
@@ -346,12 +351,12 @@ impl Sessions {
             .map(|p| SessionId::parse(&p.before).map_err(|_| DomainError::PageTokenInvalid))
             .transpose()?;
         let now = self.inner.clock.now();
-        let revoked_before = owner.account.as_ref().and_then(|a| a.revoked_before);
+        let cut_generation = owner.account.as_ref().map_or(0, |a| a.revoked_generation);
         let mut sessions = session_sets::page_on_device(
             self.inner.store.reader(),
             &owner.account_id,
             device_id,
-            &self.active_at(now, revoked_before),
+            &self.active_at(now, cut_generation),
             product,
             before,
             page_size + 1,

@@ -29,7 +29,9 @@ impl Sessions {
     }
 
     async fn sweep(&self, revocation: &Revocation) -> Result<u64, DomainError> {
-        let Some(cut_off) = revocation.revoked_before else {
+        let (Some(cut_generation), Some(cut_off)) =
+            (revocation.cut_generation, revocation.revoked_before)
+        else {
             return Ok(0);
         };
         let batch = self.inner.settings.sweep_batch;
@@ -39,6 +41,7 @@ impl Sessions {
             let marked = sessions::sweep_batch(
                 &*txn,
                 &revocation.account_id,
+                cut_generation,
                 cut_off,
                 revocation.reason,
                 revocation.revocation_id,
@@ -49,7 +52,8 @@ impl Sessions {
             // re-check after a row lock can skip rows and still leave others unmarked. Done
             // means nothing before the cut-off is left unmarked.
             let done = marked < batch
-                && sessions::count_before(&*txn, &revocation.account_id, cut_off).await? == 0;
+                && sessions::count_before(&*txn, &revocation.account_id, cut_generation).await?
+                    == 0;
             let completed_at = done.then(|| self.inner.clock.now());
             revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at)
                 .await?;

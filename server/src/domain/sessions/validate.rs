@@ -31,6 +31,8 @@ pub struct ValidSession {
     pub device_id: DeviceId,
     /// When it was created.
     pub signed_in_at: Timestamp,
+    /// The log-out-of-all generation it was born in.
+    pub generation: i64,
     /// Absolute expiry.
     pub expires_at: Timestamp,
     /// Expiry if no further activity is recorded.
@@ -55,7 +57,7 @@ impl Sessions {
         };
         let cached = CachedSession {
             session: found.session,
-            revoked_before: found.revoked_before,
+            cut_generation: found.cut_generation,
         };
         let valid = self.still_valid(&cached, now);
         if valid.is_some() {
@@ -75,13 +77,14 @@ impl Sessions {
             .unwrap_or(session.last_active_at)
             .max(session.last_active_at);
         session
-            .is_active_with_activity(now, self.idle_timeout(), cached.revoked_before, last_active)
+            .is_active_with_activity(now, self.idle_timeout(), cached.cut_generation, last_active)
             .then(|| ValidSession {
                 session_id: session.session_id,
                 account_id: session.account_id.clone(),
                 product: session.product,
                 device_id: session.device_id.clone(),
                 signed_in_at: session.signed_in_at,
+                generation: session.generation,
                 expires_at: session.expires_at,
                 idle_expires_at: last_active.plus(self.idle_timeout()),
             })

@@ -13,6 +13,9 @@ pub struct Model {
     pub sso_linked_at: Option<i64>,
     /// "Log out of all sessions" cut-off: sessions signed in before it are revoked.
     pub revoked_before: Option<i64>,
+    /// How many times the account was logged out of all sessions (only grows): visible
+    /// sessions registered with a lower `sessions.generation` are cut off.
+    pub revoked_generation: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

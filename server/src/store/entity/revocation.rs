@@ -19,6 +19,8 @@ pub struct Model {
     pub products: String,
     pub effective_at: i64,
     pub revoked_before: Option<i64>,
+    /// For scope ALL: the account generation it set; sessions born below it are cut off.
+    pub cut_generation: Option<i64>,
     pub trust_removed: bool,
     pub sessions_revoked: i64,
     pub completed_at: Option<i64>,

@@ -35,6 +35,8 @@ pub struct Model {
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
     pub revocation_id: Option<String>,
+    /// The account's `revoked_generation` when the session was registered.
+    pub generation: i64,
 }
 
 impl std::fmt::Debug for Model {

@@ -16,6 +16,7 @@ mod m20261127_000006_create_idempotency_records;
 mod m20261127_000007_create_server_settings;
 mod m20261130_000010_retire_idempotency_seal_key;
 mod m20261130_000020_index_sessions_by_device_and_id;
+mod m20261130_000030_add_generations;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_create_server_settings::Migration),
             Box::new(m20261130_000010_retire_idempotency_seal_key::Migration),
             Box::new(m20261130_000020_index_sessions_by_device_and_id::Migration),
+            Box::new(m20261130_000030_add_generations::Migration),
         ]
     }
 }
