@@ -52,8 +52,10 @@ type Connector = Arc<dyn Fn() -> ConnectFuture + Send + Sync>;
 /// * Every revocation on the stream drops what it covers before the next answer from memory:
 ///   scope `SESSION` by session id, scope `DEVICE` every cached session of the account on the
 ///   device signed in at or before `revoked_before` (so a device log-out is one bounded event
-///   however many sessions it ends), scope `ALL` every cached session of the account signed in
-///   at or before `revoked_before`. A revoked session is therefore never
+///   however many sessions it ends), scope `ALL` every cached session of the account born in a
+///   generation below the event's `cut_generation` (the order the server took under the
+///   account's lock, so no clock is compared; events from servers that predate generations fall
+///   back to `revoked_before`). A revoked session is therefore never
 ///   answered valid from memory once its revocation has reached the stream, which happens
 ///   within a second of the log-out in normal operation.
 /// * When the stream breaks it is reopened *from its cursor*, so revocations committed while it
@@ -520,8 +522,46 @@ enum Covered {
     Sessions(Vec<String>),
     /// Every session of the account on the device signed in at or before the instant.
     Device(String, String, SystemTime),
-    /// Every session of the account signed in at or before the instant (`None`: all).
-    Account(String, Option<SystemTime>),
+    /// Every session of the account the cut ends.
+    Account(String, Cut),
+}
+
+/// What a log-out of all sessions ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Every session of the account (an event the cache cannot read precisely).
+    Everything,
+    /// Every session born in a generation below this one.
+    Generation(i64),
+    /// Every session signed in at or before this instant (servers without generations).
+    Before(SystemTime),
+}
+
+impl Cut {
+    fn of(event: &RevocationEvent) -> Self {
+        if event.cut_generation > 0 {
+            Self::Generation(event.cut_generation)
+        } else {
+            event.revoked_before.map_or(Self::Everything, Self::Before)
+        }
+    }
+
+    fn ends(self, session: &ValidSession) -> bool {
+        match self {
+            Self::Everything => true,
+            Self::Generation(cut) => session.generation < cut,
+            Self::Before(before) => session.signed_in_at <= before,
+        }
+    }
+
+    /// The cut covering both; cuts only grow.
+    fn merge(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Generation(a), Self::Generation(b)) => Self::Generation(a.max(b)),
+            (Self::Before(a), Self::Before(b)) => Self::Before(a.max(b)),
+            _ => Self::Everything,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -544,7 +584,7 @@ struct State {
     /// Recent revocations, oldest first, and what they cover by session and by account.
     tombstones: VecDeque<Tombstone>,
     revoked_sessions: HashMap<String, u64>,
-    cut_offs: HashMap<String, (Option<SystemTime>, u64)>,
+    cut_offs: HashMap<String, (Cut, u64)>,
     /// Per (account, device): the latest device log-out's cut-off and its sequence number.
     device_cut_offs: HashMap<(String, String), (SystemTime, u64)>,
     /// Revocations up to this sequence number have been forgotten.
@@ -643,9 +683,7 @@ impl State {
             || self
                 .cut_offs
                 .get(&session.account_id)
-                .is_some_and(|(before, _)| {
-                    before.is_none_or(|before| session.signed_in_at <= before)
-                })
+                .is_some_and(|(cut, _)| cut.ends(session))
     }
 
     fn remove(&mut self, key: &Key) {
@@ -684,14 +722,17 @@ impl State {
             RevocationScope::Device => match (event.device_id, event.revoked_before) {
                 (Some(device), Some(before)) => Covered::Device(event.account_id, device, before),
                 _ if !event.session_ids.is_empty() => Covered::Sessions(event.session_ids),
-                _ => Covered::Account(event.account_id, None),
+                _ => Covered::Account(event.account_id, Cut::Everything),
             },
             RevocationScope::Session if !event.session_ids.is_empty() => {
                 Covered::Sessions(event.session_ids)
             }
-            RevocationScope::All => Covered::Account(event.account_id, event.revoked_before),
+            RevocationScope::All => {
+                let cut = Cut::of(&event);
+                Covered::Account(event.account_id, cut)
+            }
             // Unknown scopes, or no session named: drop the whole account to be safe.
-            _ => Covered::Account(event.account_id, None),
+            _ => Covered::Account(event.account_id, Cut::Everything),
         };
         self.applied += 1;
         let seq = self.applied;
@@ -725,24 +766,24 @@ impl State {
                     .map_or(*before, |(old, _)| (*old).max(*before));
                 self.device_cut_offs.insert(slot, (merged, seq));
             }
-            Covered::Account(account, before) => {
+            Covered::Account(account, cut) => {
                 let keys: Vec<Key> = self
                     .by_account
                     .get(account)
                     .map(|keys| keys.iter().copied().collect())
                     .unwrap_or_default();
                 for key in keys {
-                    let ended = self.entries.get(&key).is_some_and(|entry| {
-                        before.is_none_or(|before| entry.session.signed_in_at <= before)
-                    });
+                    let ended = self
+                        .entries
+                        .get(&key)
+                        .is_some_and(|entry| cut.ends(&entry.session));
                     if ended {
                         self.remove(&key);
                     }
                 }
-                let merged = match (self.cut_offs.get(account), before) {
-                    (_, None) | (Some((None, _)), _) => None,
-                    (Some((Some(old), _)), Some(new)) => Some((*old).max(*new)),
-                    (None, Some(new)) => Some(*new),
+                let merged = match self.cut_offs.get(account) {
+                    Some((old, _)) => old.merge(*cut),
+                    None => *cut,
                 };
                 self.cut_offs.insert(account.clone(), (merged, seq));
             }
@@ -824,6 +865,7 @@ mod tests {
             signed_in_at: now - Duration::from_secs(signed_in_secs_ago),
             expires_at: now + Duration::from_secs(3600),
             idle_expires_at: now + Duration::from_secs(3600),
+            generation: 0,
         }
     }
 
@@ -845,6 +887,7 @@ mod tests {
             revoked_at: None,
             revoked_before: Some(SystemTime::now() - Duration::from_secs(5)),
             device_id: None,
+            cut_generation: 0,
         }
     }
 
@@ -880,6 +923,40 @@ mod tests {
         assert!(state.lookup(&Key::of("d")).is_some());
         assert_eq!(state.cursor.as_deref(), Some("9"));
         assert!(state.apply(batch(vec![])));
+    }
+
+    #[test]
+    fn a_log_out_of_all_ends_sessions_by_generation_whatever_the_clocks() {
+        let settings = settings(100);
+        let mut state = live_state();
+        // Born before the log-out, but stamped by a replica whose clock runs ahead.
+        let mut ahead = session("s-ahead", "acct", 0);
+        ahead.signed_in_at = SystemTime::now() + Duration::from_secs(300);
+        // Born after the log-out, stamped by a replica whose clock runs behind.
+        let mut behind = session("s-behind", "acct", 600);
+        behind.generation = 1;
+        state.insert(Key::of("ahead"), &ahead, 0, 0, &settings);
+        state.insert(Key::of("behind"), &behind, 0, 0, &settings);
+        let mut cut = event(RevocationScope::All, "acct", &[]);
+        cut.cut_generation = 1;
+        state.apply(batch(vec![cut]));
+        assert!(state.lookup(&Key::of("ahead")).is_none());
+        assert!(state.lookup(&Key::of("behind")).is_some());
+        // A later answer for a session born before the cut is refused; one born after is kept.
+        state.insert(Key::of("ahead"), &ahead, 1, 0, &settings);
+        assert!(state.lookup(&Key::of("ahead")).is_none());
+        let mut later = session("s-later", "acct", 900);
+        later.generation = 1;
+        state.insert(Key::of("later"), &later, 1, 0, &settings);
+        assert!(state.lookup(&Key::of("later")).is_some());
+        // An older cut arriving late never moves the remembered one back.
+        let mut older = event(RevocationScope::All, "acct", &[]);
+        older.cut_generation = 1;
+        let mut newer = event(RevocationScope::All, "acct", &[]);
+        newer.cut_generation = 2;
+        state.apply(batch(vec![newer, older]));
+        assert!(state.lookup(&Key::of("later")).is_none());
+        assert_eq!(state.cut_offs.get("acct").map(|(cut, _)| *cut), Some(Cut::Generation(2)));
     }
 
     #[test]

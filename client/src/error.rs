@@ -230,7 +230,9 @@ impl From<Status> for Error {
                 ErrorReason::CallerNotAllowed => return Self::PermissionDenied,
                 ErrorReason::RateLimited => return Self::RateLimited { retry_after },
                 ErrorReason::Overloaded => return Self::Overloaded { retry_after },
-                ErrorReason::StoreUnavailable => return Self::Unavailable { retry_after },
+                ErrorReason::StoreUnavailable | ErrorReason::RevocationFeedStale => {
+                    return Self::Unavailable { retry_after };
+                }
                 ErrorReason::PageTokenInvalid | ErrorReason::InvalidRequest => {
                     return Self::invalid_argument(violations());
                 }

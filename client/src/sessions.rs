@@ -39,12 +39,16 @@ pub struct ValidSession {
     pub product: Product,
     /// The device id the session was registered with.
     pub device_id: String,
-    /// When the session was created.
+    /// When the session was created (for display; log-outs of all are decided by
+    /// [`generation`](Self::generation)).
     pub signed_in_at: SystemTime,
     /// When the session ends regardless of activity.
     pub expires_at: SystemTime,
     /// When the session ends if no further activity is recorded.
     pub idle_expires_at: SystemTime,
+    /// The account's log-out-of-all generation the session was born in: a log-out of all whose
+    /// `cut_generation` is greater ends it.
+    pub generation: i64,
 }
 
 impl ValidSession {
@@ -63,6 +67,7 @@ impl ValidSession {
             signed_in_at: time(response.signed_in_at).unwrap_or(SystemTime::UNIX_EPOCH),
             expires_at: time(response.expires_at).unwrap_or(SystemTime::UNIX_EPOCH),
             idle_expires_at: time(response.idle_expires_at).unwrap_or(SystemTime::UNIX_EPOCH),
+            generation: response.generation,
         })
     }
 
@@ -220,8 +225,10 @@ pub struct Revocation {
     pub reason: RevocationReason,
     /// From this instant no covered session validates.
     pub effective_at: Option<SystemTime>,
-    /// For scope `All`: every session created before this instant is revoked.
+    /// For scope `All`: the cut-off instant, for display (never moves back).
     pub revoked_before: Option<SystemTime>,
+    /// For scope `All`: the generation it set; every session born in an earlier one is revoked.
+    pub cut_generation: i64,
     /// True once every covered session is marked revoked.
     pub complete: bool,
     /// When it became complete.
@@ -246,6 +253,7 @@ impl Revocation {
             account_id: revocation.account_id,
             effective_at: time(revocation.effective_at),
             revoked_before: time(revocation.revoked_before),
+            cut_generation: revocation.cut_generation,
             complete: revocation.complete,
             completed_at: time(revocation.completed_at),
             sessions_revoked: revocation.sessions_revoked,
@@ -544,12 +552,16 @@ pub struct RevocationEvent {
     pub products: Vec<Product>,
     /// When it took effect.
     pub revoked_at: Option<SystemTime>,
-    /// For scope `All`: every session of the account signed in before this instant is revoked.
-    /// For scope `Device`: every session of the account on `device_id` signed in at or before
-    /// this instant is revoked.
+    /// For scope `All`: the cut-off instant, for display; what it revokes is decided by
+    /// [`cut_generation`](Self::cut_generation) when the server sends one. For scope `Device`:
+    /// every session of the account on `device_id` signed in at or before this instant is
+    /// revoked.
     pub revoked_before: Option<SystemTime>,
     /// The device, for scope `Device`.
     pub device_id: Option<String>,
+    /// For scope `All`: every session of the account born in a generation below this is
+    /// revoked (0 from servers that predate generations).
+    pub cut_generation: i64,
 }
 
 /// A batch from the revocation stream: revocations in commit order, or none (a keep-alive, and
@@ -589,6 +601,7 @@ impl RevocationStream {
                     revoked_at: time(event.revoked_at),
                     revoked_before: time(event.revoked_before),
                     device_id: next_page(event.device_id),
+                    cut_generation: event.cut_generation,
                 })
                 .collect(),
         }))
