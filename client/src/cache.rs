@@ -956,7 +956,10 @@ mod tests {
         newer.cut_generation = 2;
         state.apply(batch(vec![newer, older]));
         assert!(state.lookup(&Key::of("later")).is_none());
-        assert_eq!(state.cut_offs.get("acct").map(|(cut, _)| *cut), Some(Cut::Generation(2)));
+        assert_eq!(
+            state.cut_offs.get("acct").map(|(cut, _)| *cut),
+            Some(Cut::Generation(2))
+        );
     }
 
     #[test]

@@ -52,6 +52,10 @@ const DB_POOL_NAME: &str = "active-sessions";
 
 /// How often the background health check pings the database.
 const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a health ping may take before the database counts as unreachable.
+const HEALTH_PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often health looks at the revocation feed's freshness.
+const HEALTH_FEED_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -305,6 +309,7 @@ pub async fn run(
     let tasks = TaskTracker::new();
     tasks.spawn(watch_database_health(
         services.store.clone(),
+        services.sessions.clone(),
         health.clone(),
         background.clone(),
     ));
@@ -475,6 +480,12 @@ fn register_observers(store: &Store, sessions: &Sessions) {
             observer.observe(stats.misses, &[KeyValue::new("result", "miss")]);
         })
         .build();
+    let staleness = sessions.clone();
+    let fresh = sessions.clone();
+    crate::telemetry::metrics::observe_revocation_feed(
+        move || staleness.feed_staleness(),
+        move || fresh.feed_is_fresh(),
+    );
     let pool = store.clone();
     meter
         .i64_observable_up_down_counter(semconv::metric::DB_CLIENT_CONNECTION_COUNT)
@@ -568,19 +579,50 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
     }
 }
 
-/// Keeps every service's health in step with the database: SERVING while it answers,
-/// NOT_SERVING while it does not. Checked in the background, never per request.
-async fn watch_database_health(store: Store, health: HealthReporter, stop: CancellationToken) {
+/// Keeps every service's health in step with the database and the revocation feed: SERVING
+/// while the database answers and the feed is within its freshness bound, NOT_SERVING
+/// otherwise (a replica that cannot hear revocations must not be sent traffic). Checked in the
+/// background, never per request: the feed every 100 ms, the database every 2 s.
+async fn watch_database_health(
+    store: Store,
+    sessions: Sessions,
+    health: HealthReporter,
+    stop: CancellationToken,
+) {
     let mut last: Option<ServingStatus> = None;
+    let mut database_up = false;
+    let mut next_ping = tokio::time::Instant::now();
     loop {
-        let status = match store.ping().await {
-            Ok(()) => ServingStatus::Serving,
-            Err(err) => {
-                if last != Some(ServingStatus::NotServing) {
-                    tracing::warn!(error = %err, "database unreachable: reporting NOT_SERVING");
+        if tokio::time::Instant::now() >= next_ping {
+            let pinged = tokio::time::timeout(HEALTH_PING_TIMEOUT, store.ping()).await;
+            database_up = match pinged {
+                Ok(Ok(())) => true,
+                Ok(Err(err)) => {
+                    if database_up || last.is_none() {
+                        tracing::warn!(error = %err, "database unreachable: reporting NOT_SERVING");
+                    }
+                    false
                 }
-                ServingStatus::NotServing
-            }
+                Err(_) => {
+                    if database_up || last.is_none() {
+                        tracing::warn!("database ping timed out: reporting NOT_SERVING");
+                    }
+                    false
+                }
+            };
+            next_ping = tokio::time::Instant::now() + HEALTH_CHECK_INTERVAL;
+        }
+        let feed_fresh = sessions.feed_is_fresh();
+        if !feed_fresh && last == Some(ServingStatus::Serving) {
+            tracing::warn!(
+                staleness_ms = sessions.feed_staleness().as_millis() as u64,
+                "revocation feed stale: reporting NOT_SERVING"
+            );
+        }
+        let status = if database_up && feed_fresh {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
         };
         if last != Some(status) {
             if stop.is_cancelled() {
@@ -591,7 +633,7 @@ async fn watch_database_health(store: Store, health: HealthReporter, stop: Cance
         }
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(HEALTH_CHECK_INTERVAL) => {}
+            () = tokio::time::sleep(HEALTH_FEED_INTERVAL) => {}
         }
     }
 }

@@ -52,6 +52,10 @@ pub enum DomainError {
     /// The operating system's random source failed.
     #[error("could not generate a session token")]
     Entropy,
+    /// This replica has not read the revocation log recently enough to answer from memory, and
+    /// the database could not answer either: it must not vouch for a session.
+    #[error("revocation feed is stale and the database is unavailable: {0}")]
+    RevocationFeedStale(StoreError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

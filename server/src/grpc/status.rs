@@ -96,6 +96,20 @@ impl From<DomainError> for Status {
                     "the call's deadline passed before its change could commit; nothing was changed",
                 )
             }
+            DomainError::RevocationFeedStale(store_err) => {
+                tracing::warn!(error = %store_err, "revocation feed stale and database unavailable: refusing to vouch");
+                let mut details = ErrorDetails::with_retry_info(Some(STORE_RETRY_DELAY));
+                details.set_error_info(
+                    ErrorReason::RevocationFeedStale.reason(),
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                );
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "this replica cannot confirm the session now; try again, ideally elsewhere",
+                    details,
+                )
+            }
             DomainError::Store(store_err) if store_err.is_transient() => {
                 tracing::warn!(error = %store_err, "database unavailable");
                 let mut details = ErrorDetails::with_retry_info(Some(STORE_RETRY_DELAY));

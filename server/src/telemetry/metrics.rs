@@ -105,3 +105,35 @@ pub fn metrics() -> &'static Metrics {
 pub fn attribute(key: &'static str, value: impl Into<opentelemetry::Value>) -> [KeyValue; 1] {
     [KeyValue::new(key, value)]
 }
+
+/// Exports `active_sessions.revocation_feed.staleness` (seconds since the revocation feed's
+/// latest complete read of the log began) and `active_sessions.revocation_feed.fresh` (1 while
+/// the feed is within its bound and the cache may answer from memory, 0 otherwise), read from
+/// `staleness` and `fresh` at each collection.
+pub fn observe_revocation_feed(
+    staleness: impl Fn() -> std::time::Duration + Send + Sync + 'static,
+    fresh: impl Fn() -> bool + Send + Sync + 'static,
+) {
+    let meter = meter();
+    meter
+        .f64_observable_gauge("active_sessions.revocation_feed.staleness")
+        .with_unit("s")
+        .with_description(
+            "Seconds since the revocation feed's latest complete read of the revocation log began",
+        )
+        .with_callback(move |observer| {
+            let staleness = staleness();
+            let seconds = if staleness == std::time::Duration::MAX {
+                f64::INFINITY
+            } else {
+                staleness.as_secs_f64()
+            };
+            observer.observe(seconds, &[]);
+        })
+        .build();
+    meter
+        .u64_observable_gauge("active_sessions.revocation_feed.fresh")
+        .with_description("1 while the revocation feed is within its bound (the cache may answer)")
+        .with_callback(move |observer| observer.observe(u64::from(fresh()), &[]))
+        .build();
+}

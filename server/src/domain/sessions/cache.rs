@@ -106,6 +106,12 @@ impl ValidationCache {
         found
     }
 
+    /// Counts a validation that went to the database without asking the cache (the revocation
+    /// feed was stale).
+    pub fn record_bypass(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The invalidation epoch; read it before a database read whose result may be inserted.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)

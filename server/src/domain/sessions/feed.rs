@@ -4,8 +4,20 @@
 //! catches up from the log after its cursor, then follows the live batches, skipping what it
 //! has already sent; if it falls behind the fan-out it catches up from the log again. Nothing is
 //! missed and nothing is sent twice, in commit order.
+//!
+//! The feed also says how fresh it is: the instant its last complete read of the log began
+//! (every revocation committed before it has been applied to the cache). The cache answers
+//! only while that instant is younger than [`RevocationFeed::max_staleness`]; past it, a
+//! replica that cannot hear revocations stops vouching from memory (fail closed), and health
+//! reports NOT_SERVING.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +32,11 @@ use crate::{
 const READ_BATCH: u64 = 500;
 /// A stream with nothing to say sends its cursor this often, so clients know it is alive.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// The documented freshness bound: the cache answers from memory only while the feed's last
+/// complete read of the log began less than this long ago (or twice the poll interval, if that
+/// is longer). It bounds how long after a revocation committed on another replica this one can
+/// still answer "valid" from memory.
+pub const MAX_FEED_STALENESS: Duration = Duration::from_millis(500);
 
 /// A batch of revocations fanned out to streams.
 pub type RevocationBatch = Arc<Vec<Revocation>>;
@@ -40,17 +57,57 @@ pub struct RevocationFeed {
     batches: broadcast::Sender<RevocationBatch>,
     head: watch::Sender<i64>,
     wake: Notify,
+    /// When the feed was created; `caught_up_micros` counts from here.
+    origin: Instant,
+    /// Microseconds from `origin` to the start of the latest complete read (0: none yet).
+    caught_up_micros: AtomicU64,
+    max_staleness: Duration,
 }
 
 impl RevocationFeed {
-    /// Starts following from the log's current end.
-    pub(super) async fn start(store: &Store) -> Result<Self, StoreError> {
+    /// Starts following from the log's current end. With `poll_interval` the freshness bound
+    /// is [`MAX_FEED_STALENESS`] or twice the interval, whichever is longer.
+    pub(super) async fn start(store: &Store, poll_interval: Duration) -> Result<Self, StoreError> {
+        let origin = Instant::now();
         let head = revocations::head(store.reader()).await?;
-        Ok(Self {
+        let feed = Self {
             batches: broadcast::channel(256).0,
             head: watch::channel(head).0,
             wake: Notify::new(),
-        })
+            origin,
+            caught_up_micros: AtomicU64::new(0),
+            max_staleness: MAX_FEED_STALENESS.max(poll_interval.saturating_mul(2)),
+        };
+        feed.caught_up_since(origin);
+        Ok(feed)
+    }
+
+    /// Records that every revocation committed before `started` has been applied.
+    fn caught_up_since(&self, started: Instant) {
+        let micros = u64::try_from(started.duration_since(self.origin).as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.caught_up_micros.fetch_max(micros, Ordering::SeqCst);
+    }
+
+    /// How long ago the latest complete read of the log began.
+    pub fn staleness(&self) -> Duration {
+        let micros = self.caught_up_micros.load(Ordering::SeqCst);
+        if micros == 0 {
+            return Duration::MAX;
+        }
+        let caught_up = self.origin + Duration::from_micros(micros);
+        Instant::now().saturating_duration_since(caught_up)
+    }
+
+    /// The freshness bound in force.
+    pub fn max_staleness(&self) -> Duration {
+        self.max_staleness
+    }
+
+    /// True while the feed is fresh enough for the cache to answer from memory.
+    pub fn is_fresh(&self) -> bool {
+        self.staleness() < self.max_staleness
     }
 
     /// Asks the follower to read the log now (a revocation was just committed here).
@@ -106,6 +163,8 @@ impl Sessions {
                 () = feed.wake.notified() => {}
                 () = tokio::time::sleep(self.inner.settings.feed_poll_interval) => {}
             }
+            // Everything committed before this instant is in what the reads below return.
+            let started = Instant::now();
             loop {
                 let batch = match revocations::after(self.inner.store.reader(), last, READ_BATCH)
                     .await
@@ -117,6 +176,8 @@ impl Sessions {
                     }
                 };
                 let Some(newest) = batch.last().map(|r| r.seq) else {
+                    // Caught up: every revocation committed before `started` is applied.
+                    feed.caught_up_since(started);
                     break;
                 };
                 let now = self.inner.clock.now();

@@ -18,7 +18,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use activity::ActivityBuffer;
 pub use cache::{CacheStats, CachedSession, ValidationCache};
-pub use feed::{RevocationBatch, RevocationFeed, WatchBatch};
+pub use feed::{MAX_FEED_STALENESS, RevocationBatch, RevocationFeed, WatchBatch};
 pub use register::{NewSession, Registered};
 pub(crate) use revoke::{Covered, LogOut, reason_for};
 pub use revoke::{MAX_SESSION_IDS, RevokeOutcome, RevokeResult, RevokeTarget};
@@ -96,7 +96,7 @@ impl Sessions {
     ) -> Result<Self, StoreError> {
         let now = clock.now();
         let page_key = settings::key(store.reader(), "page_token_key", now).await?;
-        let feed = RevocationFeed::start(&store).await?;
+        let feed = RevocationFeed::start(&store, settings.feed_poll_interval).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 subjects: SubjectResolver::new(store.clone(), clock.clone(), settings.lifetimes),
@@ -129,6 +129,17 @@ impl Sessions {
     /// Validation cache counters.
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.cache.stats()
+    }
+
+    /// How long ago the revocation feed's latest complete read of the log began.
+    pub fn feed_staleness(&self) -> Duration {
+        self.inner.feed.staleness()
+    }
+
+    /// True while the revocation feed is fresh enough for the cache to answer from memory
+    /// (and for this replica to report itself healthy).
+    pub fn feed_is_fresh(&self) -> bool {
+        self.inner.feed.is_fresh()
     }
 
     /// Resolves an owner-facing subject and refuses accounts linked to organisation SSO when the

@@ -1,6 +1,8 @@
 //! ValidateSession and TouchSession: the hot path. Validation never writes: a cache hit, or one
-//! indexed read by token hash (with the account's cut-off joined in). Heartbeats go to the
-//! activity buffer; a background task flushes them.
+//! indexed read by token hash (with the account's cut-off joined in). The cache answers only
+//! while the revocation feed is fresh; otherwise the database answers, and if it cannot, the
+//! call fails (UNAVAILABLE) rather than vouch from memory. Heartbeats go to the activity
+//! buffer; a background task flushes them.
 
 use std::net::IpAddr;
 
@@ -47,12 +49,24 @@ impl Sessions {
     ) -> Result<Option<ValidSession>, DomainError> {
         let hash = token.hash();
         let now = self.inner.clock.now();
-        if let Some(cached) = self.inner.cache.get(&hash, now) {
-            return Ok(self.still_valid(&cached, now));
+        // Fail closed: memory answers only while this replica hears revocations.
+        let fresh = self.inner.feed.is_fresh();
+        if fresh {
+            if let Some(cached) = self.inner.cache.get(&hash, now) {
+                return Ok(self.still_valid(&cached, now));
+            }
+        } else {
+            self.inner.cache.record_bypass();
         }
         let epoch = self.inner.cache.epoch();
-        let Some(found) = sessions::find_by_token_hash(self.inner.store.reader(), &hash).await?
-        else {
+        let found = match sessions::find_by_token_hash(self.inner.store.reader(), &hash).await {
+            Ok(found) => found,
+            Err(err) if !fresh && err.is_transient() => {
+                return Err(DomainError::RevocationFeedStale(err));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let Some(found) = found else {
             return Ok(None);
         };
         let cached = CachedSession {

@@ -57,9 +57,18 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (table, column) in [
-            (Accounts::Table.into_iden(), Accounts::RevokedGeneration.into_iden()),
-            (Sessions::Table.into_iden(), Sessions::Generation.into_iden()),
-            (Revocations::Table.into_iden(), Revocations::CutGeneration.into_iden()),
+            (
+                Accounts::Table.into_iden(),
+                Accounts::RevokedGeneration.into_iden(),
+            ),
+            (
+                Sessions::Table.into_iden(),
+                Sessions::Generation.into_iden(),
+            ),
+            (
+                Revocations::Table.into_iden(),
+                Revocations::CutGeneration.into_iden(),
+            ),
         ] {
             manager
                 .alter_table(Table::alter().table(table).drop_column(column).to_owned())
