@@ -267,6 +267,35 @@ impl TestApp {
         replica
     }
 
+    /// Starts another server on this one's database with its own clock (replicas whose clocks
+    /// disagree), its configuration adjusted by `adjust` (for example a database URL that goes
+    /// through a proxy the test can cut). Stopping it leaves the database alone.
+    pub async fn replica_with(
+        &self,
+        clock: Arc<ManualClock>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut replica = Self {
+            backend: self.backend,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            clock,
+            channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
+            config: self.config.clone(),
+            database: TestDatabase::Shared {
+                url: self.database.url().to_owned(),
+            },
+            shutdown: None,
+            server: None,
+            services: None,
+            callers: self.callers.clone(),
+            scratch: tempfile::tempdir().expect("scratch directory"),
+        };
+        replica.config.listen = "127.0.0.1:0".parse().unwrap();
+        adjust(&mut replica.config);
+        replica.start().await;
+        replica
+    }
+
     /// Starts a server that authenticates `callers` through a callers file.
     pub async fn spawn_with_callers(backend: Backend, callers: Vec<TestCaller>) -> Option<Self> {
         let scratch = tempfile::tempdir().expect("scratch directory");
