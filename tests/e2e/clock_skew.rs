@@ -213,8 +213,40 @@ e2e!(
     }
 );
 
-/// The server binary in the target directory, built now if it is missing or stale (a no-op
-/// when it is up to date).
+/// The newest modification time of the files the server binary is built from.
+fn newest_source() -> SystemTime {
+    fn walk(path: &std::path::Path, newest: &mut SystemTime) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if let Ok(modified) = meta.modified() {
+            *newest = (*newest).max(modified);
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let mut newest = SystemTime::UNIX_EPOCH;
+    for part in [
+        "server/src",
+        "server/Cargo.toml",
+        "src",
+        "proto",
+        "build.rs",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        walk(&root.join(part), &mut newest);
+    }
+    newest
+}
+
+/// The server binary in the target directory (`cargo test --workspace` builds it), built now
+/// only if it is missing or older than its sources.
 fn server_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -226,6 +258,13 @@ fn server_binary() -> PathBuf {
                 .and_then(|deps| deps.parent())
                 .expect("target/<profile>")
                 .to_owned();
+            let binary = profile_dir.join("active-sessions");
+            let fresh = std::fs::metadata(&binary)
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|built| built >= newest_source());
+            if fresh {
+                return binary;
+            }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut build = std::process::Command::new(cargo);
             build
@@ -240,7 +279,6 @@ fn server_binary() -> PathBuf {
             }
             let status = build.status().expect("run cargo build");
             assert!(status.success(), "building the server binary failed");
-            let binary = profile_dir.join("active-sessions");
             assert!(binary.exists(), "{} is missing", binary.display());
             binary
         })
@@ -249,7 +287,7 @@ fn server_binary() -> PathBuf {
 
 /// A server process on `database_url`, its clock shifted by `faketime` (e.g. "+2s") when given.
 pub(crate) struct ServerProcess {
-    child: tokio::process::Child,
+    child: std::process::Child,
     pub(crate) client: SessionServiceClient<Channel>,
 }
 
@@ -259,15 +297,14 @@ impl ServerProcess {
             let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             socket.local_addr().expect("address").port()
         };
-        let mut command = tokio::process::Command::new(server_binary());
+        let mut command = std::process::Command::new(server_binary());
         command
             .env("ACTIVE_SESSIONS_LISTEN", format!("127.0.0.1:{port}"))
             .env("ACTIVE_SESSIONS_DATABASE_URL", database_url)
-            .env("ACTIVE_SESSIONS_LOG", "warn")
+            .env("ACTIVE_SESSIONS_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+            .stderr(Stdio::inherit());
         if let Some(offset) = faketime {
             command
                 .env("LD_PRELOAD", LIBFAKETIME)
@@ -302,9 +339,15 @@ impl ServerProcess {
         }
     }
 
-    pub(crate) async fn stop(mut self) {
-        self.child.start_kill().ok();
-        self.child.wait().await.ok();
+    pub(crate) async fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
     }
 }
 
