@@ -378,6 +378,8 @@ fn assert_current_conventions(collected: &Collected, token: &str) {
         RPC_SERVER_CALL_DURATION,
         "active_sessions.sessions.registered",
         "active_sessions.validation_cache.lookups",
+        "active_sessions.revocation_feed.staleness",
+        "active_sessions.revocation_feed.fresh",
         DB_CLIENT_CONNECTION_COUNT,
     ] {
         assert!(

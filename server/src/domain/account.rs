@@ -84,7 +84,8 @@ pub struct Account {
     pub workspace_type: WorkspaceType,
     /// The organisation SSO link, if any.
     pub sso_link: Option<SsoLink>,
-    /// Sessions signed in before this instant were ended by "log out of all sessions".
+    /// When the latest "log out of all sessions" took effect, for display (never moves back);
+    /// which sessions it ended is decided by `revoked_generation`.
     pub revoked_before: Option<Timestamp>,
     /// How many times the account was logged out of all sessions: the cut-off generation.
     /// Visible sessions born in an earlier generation are ended. Only grows.

@@ -11,7 +11,8 @@ pub struct Model {
     pub sso_protocol: Option<String>,
     pub sso_organization_id: Option<String>,
     pub sso_linked_at: Option<i64>,
-    /// "Log out of all sessions" cut-off: sessions signed in before it are revoked.
+    /// "Log out of all sessions" cut-off instant, for display only (never moves back); which
+    /// sessions are revoked is decided by `revoked_generation`.
     pub revoked_before: Option<i64>,
     /// How many times the account was logged out of all sessions (only grows): visible
     /// sessions registered with a lower `sessions.generation` are cut off.

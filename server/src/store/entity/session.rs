@@ -54,7 +54,7 @@ impl std::fmt::Debug for Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    /// The session's account (whose `revoked_before` cut-off applies to it).
+    /// The session's account (whose `revoked_generation` cut-off applies to it).
     #[sea_orm(
         belongs_to = "super::account::Entity",
         from = "Column::AccountId",
