@@ -280,7 +280,18 @@ impl Sessions {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                () = &mut keepalive => WatchBatch { events: Vec::new(), cursor: position },
+                () = &mut keepalive => {
+                    // A replica that cannot hear the log must not tell clients their cache is
+                    // up to date: no keep-alive while the feed is stale, so their stream
+                    // timeout takes them off their caches.
+                    if !self.inner.feed.is_fresh() {
+                        keepalive
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + KEEPALIVE_INTERVAL);
+                        continue;
+                    }
+                    WatchBatch { events: Vec::new(), cursor: position }
+                }
             };
             if tx.send(Ok(batch)).await.is_err() {
                 return;
