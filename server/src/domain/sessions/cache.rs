@@ -5,7 +5,9 @@
 //! transaction commits and before the revoking call returns (and revocations made by other
 //! replicas are applied as the revocation feed reads them from the log). And a validation that
 //! read the database only inserts its result if no invalidation happened since it started
-//! (`epoch`), so a read that raced a revocation can never plant a stale "valid" entry.
+//! (`epoch`), so a read that raced a revocation can never plant a stale "valid" entry. Other
+//! replicas' revocations arrive through the feed, so validation asks the cache only while the
+//! feed is fresh (`RevocationFeed::is_fresh`); a log-out of all is matched by generation.
 //! Entries are bounded in number and age (first in, first out); the age uses the injected clock.
 
 use std::{
