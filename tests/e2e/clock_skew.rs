@@ -285,14 +285,15 @@ fn server_binary() -> PathBuf {
         .clone()
 }
 
-/// A server process on `database_url`, its clock shifted by `faketime` (e.g. "+2s") when given.
+/// A server process on `app`'s database (and token seal key), its clock shifted by `faketime`
+/// (e.g. "+2s") when given.
 pub(crate) struct ServerProcess {
     child: std::process::Child,
     pub(crate) client: SessionServiceClient<Channel>,
 }
 
 impl ServerProcess {
-    pub(crate) async fn start(database_url: &str, faketime: Option<&str>) -> Self {
+    pub(crate) async fn start(app: &TestApp, faketime: Option<&str>) -> Self {
         let port = {
             let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             socket.local_addr().expect("address").port()
@@ -300,11 +301,14 @@ impl ServerProcess {
         let mut command = std::process::Command::new(server_binary());
         command
             .env("ACTIVE_SESSIONS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ACTIVE_SESSIONS_DATABASE_URL", database_url)
+            .env("ACTIVE_SESSIONS_DATABASE_URL", app.database_url())
             .env("ACTIVE_SESSIONS_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        if let Some(key) = &app.config().security.token_seal_key_file {
+            command.env("ACTIVE_SESSIONS_TOKEN_SEAL_KEY_FILE", key);
+        }
         if let Some(offset) = faketime {
             command
                 .env("LD_PRELOAD", LIBFAKETIME)
@@ -371,8 +375,8 @@ async fn real_replicas_with_skew(offset: &str, skew_secs: i64) {
         return;
     };
     assert!(std::env::var(POSTGRES_URL_VAR).is_ok());
-    let normal = ServerProcess::start(app.database_url(), None).await;
-    let skewed = ServerProcess::start(app.database_url(), Some(offset)).await;
+    let normal = ServerProcess::start(&app, None).await;
+    let skewed = ServerProcess::start(&app, Some(offset)).await;
 
     // The skew took effect: the skewed replica stamps sign-ins with its shifted clock.
     let wall = |t: SystemTime| {

@@ -289,6 +289,7 @@ impl TestApp {
             services: None,
             callers: self.callers.clone(),
             scratch: tempfile::tempdir().expect("scratch directory"),
+            keys: tempfile::tempdir().expect("key directory"),
         };
         replica.config.listen = "127.0.0.1:0".parse().unwrap();
         adjust(&mut replica.config);
