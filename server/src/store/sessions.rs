@@ -583,7 +583,7 @@ pub async fn latest_on_device(
 
 /// The latest `signed_in_at` among the account's sessions, if it has any: a listing snapshot is
 /// never earlier than a sign-in already committed, whichever replica's clock stamped it.
-#[tracing::instrument(name = "db.sessions.latest_sign_in", skip_all, fields(otel.kind = "client"))]
+#[tracing::instrument(name = "db.sessions.latest_sign_in", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn latest_sign_in(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
