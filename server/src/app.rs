@@ -24,7 +24,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     auth::{Authenticator, CallerRegistry},
-    clock::{Clock, SystemClock},
+    clock::{AlignedClock, Clock},
     config::{Config, SecurityConfig},
     domain::{
         eligibility::EligibilityService,
@@ -122,6 +122,8 @@ pub struct Services {
     trust: TrustService,
     authenticator: Authenticator,
     tls: Option<ServerTlsConfig>,
+    /// The clock kept on the database's, when this server keeps one (see `time_alignment`).
+    aligned_clock: Option<Arc<AlignedClock>>,
 }
 
 impl Services {
@@ -191,6 +193,7 @@ impl Services {
             sessions,
             store,
             config,
+            aligned_clock: None,
         })
     }
 
@@ -209,15 +212,26 @@ impl Services {
 }
 
 impl Application {
-    /// Opens and migrates the database, then binds `config.listen`, with the system clock.
+    /// Opens and migrates the database, then binds `config.listen`, with the system clock kept
+    /// on the database's (measured before serving and every 30 s after: see `time_alignment`).
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
+        let clock = Arc::new(AlignedClock::new());
+        Self::build_inner(config, clock.clone(), Some(clock)).await
     }
 
-    /// As [`build`](Self::build), with an injected clock (tests move time with it).
+    /// As [`build`](Self::build), with an injected clock (tests move time with it), used as it
+    /// reads.
     pub async fn build_with_clock(
         config: Config,
         clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        Self::build_inner(config, clock, None).await
+    }
+
+    async fn build_inner(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        aligned_clock: Option<Arc<AlignedClock>>,
     ) -> Result<Self, StartError> {
         if config.security.callers_file.is_none() {
             if !config.listen.ip().is_loopback() {
@@ -230,6 +244,9 @@ impl Application {
             );
         }
         let store = connect_and_migrate(&config).await?;
+        if let Some(aligned) = &aligned_clock {
+            crate::time_alignment::align(&store, aligned).await;
+        }
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -237,7 +254,8 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
-        let services = Services::new(store, config, clock).await?;
+        let mut services = Services::new(store, config, clock).await?;
+        services.aligned_clock = aligned_clock;
         Ok(Self { listener, services })
     }
 
@@ -314,6 +332,13 @@ pub async fn run(
         background.clone(),
     ));
     services.sessions.spawn_background(&tasks, &background);
+    if let Some(clock) = &services.aligned_clock {
+        tasks.spawn(crate::time_alignment::keep_aligned(
+            services.store.clone(),
+            clock.clone(),
+            background.clone(),
+        ));
+    }
 
     if let Some(registry) = services.callers() {
         tasks.spawn(reload_callers_on_hangup(

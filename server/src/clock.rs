@@ -1,6 +1,7 @@
 //! Time, injectable. Every decision that depends on "now" (expiry, idle timeout, trust expiry,
 //! revocation cut-offs) reads a [`Clock`], so tests move time with a [`ManualClock`] instead of
-//! sleeping.
+//! sleeping. A production server reads an [`AlignedClock`]: the system clock kept on the
+//! database's clock, so replicas with skewed clocks still decide expiry alike.
 
 use std::{
     fmt,
@@ -70,6 +71,39 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system's wall clock corrected by an offset to a reference clock (the database's, see
+/// `crate::time_alignment`): every replica reading it agrees on "now" to within the
+/// measurement's uncertainty, whatever its own clock says. The offset starts at zero and is
+/// replaced by each new measurement.
+#[derive(Debug, Default)]
+pub struct AlignedClock {
+    offset_micros: AtomicI64,
+}
+
+impl AlignedClock {
+    /// A clock with no correction yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the correction: the reference clock minus the system clock, in microseconds.
+    pub fn set_offset_micros(&self, offset: i64) {
+        self.offset_micros.store(offset, Ordering::Relaxed);
+    }
+
+    /// The correction in force, in microseconds.
+    pub fn offset_micros(&self) -> i64 {
+        self.offset_micros.load(Ordering::Relaxed)
+    }
+}
+
+impl Clock for AlignedClock {
+    fn now(&self) -> Timestamp {
+        let local = SystemClock.now();
+        Timestamp(local.0.saturating_add(self.offset_micros()))
+    }
+}
+
 /// A clock that moves only when told to; for tests. Each reading returns a distinct,
 /// increasing instant (one microsecond apart) so that ordering by time stays total.
 #[derive(Debug)]
@@ -113,6 +147,15 @@ mod tests {
         assert_eq!((ts.seconds, ts.nanos), (-1, 999_999_000));
         let ts = Timestamp::from_micros(1_500_000).to_proto();
         assert_eq!((ts.seconds, ts.nanos), (1, 500_000_000));
+    }
+
+    #[test]
+    fn aligned_clock_adds_its_offset_to_the_system_clock() {
+        let clock = AlignedClock::new();
+        clock.set_offset_micros(-300_000_000);
+        let behind = SystemClock.now().as_micros() - clock.now().as_micros();
+        assert!((299_000_000..=301_000_000).contains(&behind), "{behind}");
+        assert_eq!(clock.offset_micros(), -300_000_000);
     }
 
     #[test]

@@ -23,5 +23,6 @@ pub mod probe;
 pub mod seal_key;
 pub mod store;
 pub mod telemetry;
+pub mod time_alignment;
 
 pub use app::{Application, Services, run};

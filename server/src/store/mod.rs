@@ -158,6 +158,21 @@ impl Store {
         self.db.ping().await.map_err(StoreError::from)
     }
 
+    /// The database server's own clock (`clock_timestamp()`), in microseconds since the epoch,
+    /// on engines that have one apart from this process: PostgreSQL. `None` on SQLite, whose
+    /// clock is this host's.
+    pub async fn database_clock_micros(&self) -> Result<Option<i64>, StoreError> {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let micros: i64 =
+            sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint")
+                .fetch_one(self.db.get_postgres_connection_pool())
+                .await
+                .map_err(unavailable)?;
+        Ok(Some(micros))
+    }
+
     /// Which engine this is.
     pub fn backend(&self) -> DbBackend {
         self.db.get_database_backend()

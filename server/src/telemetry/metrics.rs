@@ -31,6 +31,8 @@ pub struct Metrics {
     /// at sign-in): an account being flooded shows here first.
     largest_account: Gauge<u64>,
     largest_account_seen: AtomicU64,
+    /// The database's clock minus this host's, in seconds, as last measured.
+    clock_offset: Gauge<f64>,
 }
 
 impl Metrics {
@@ -42,6 +44,11 @@ impl Metrics {
         if sessions > before {
             self.largest_account.record(sessions, &[]);
         }
+    }
+
+    /// Records the measured offset of the database's clock from this host's.
+    pub fn record_clock_offset(&self, micros: i64) {
+        self.clock_offset.record(micros as f64 / 1e6, &[]);
     }
 
     /// The most active visible sessions one account has been seen with.
@@ -97,6 +104,14 @@ pub fn metrics() -> &'static Metrics {
                 )
                 .build(),
             largest_account_seen: AtomicU64::new(0),
+            clock_offset: meter
+                .f64_gauge("active_sessions.clock.offset")
+                .with_unit("s")
+                .with_description(
+                    "The database's clock minus this host's, as last measured (time decisions \
+                     are corrected by it)",
+                )
+                .build(),
         }
     })
 }
