@@ -246,25 +246,7 @@ impl TestApp {
     /// Starts another server (a replica) on this one's database, with the same configuration
     /// and clock. Stopping it leaves the database alone.
     pub async fn replica(&self) -> Self {
-        let mut replica = Self {
-            backend: self.backend,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            clock: self.clock.clone(),
-            channel: Channel::from_static("http://127.0.0.1:1").connect_lazy(),
-            config: self.config.clone(),
-            database: TestDatabase::Shared {
-                url: self.database.url().to_owned(),
-            },
-            shutdown: None,
-            server: None,
-            services: None,
-            callers: self.callers.clone(),
-            scratch: tempfile::tempdir().expect("scratch directory"),
-            keys: tempfile::tempdir().expect("key directory"),
-        };
-        replica.config.listen = "127.0.0.1:0".parse().unwrap();
-        replica.start().await;
-        replica
+        self.replica_with(self.clock.clone(), |_| {}).await
     }
 
     /// Starts another server on this one's database with its own clock (replicas whose clocks
