@@ -66,7 +66,10 @@ fn assert_ghz_report(report: &Report, calls: u64, context: &str) {
     for nanoseconds in ["total", "average", "fastest", "slowest"] {
         assert!(json[nanoseconds].is_u64(), "{context}: {nanoseconds}");
     }
-    assert!(json["rps"].as_f64().is_some_and(|rps| rps > 0.0), "{context}");
+    assert!(
+        json["rps"].as_f64().is_some_and(|rps| rps > 0.0),
+        "{context}"
+    );
     assert_eq!(json["count"], calls, "{context}");
     assert_eq!(
         json["statusCodeDistribution"],
@@ -89,11 +92,20 @@ fn assert_ghz_report(report: &Report, calls: u64, context: &str) {
     assert!(buckets.iter().all(|b| b["mark"].is_f64()), "{context}");
     let details = json["details"].as_array().expect("details");
     assert_eq!(details.len() as u64, calls, "{context}");
-    assert!(details.iter().all(|d| d["status"] == "OK" && d["error"] == ""));
+    assert!(
+        details
+            .iter()
+            .all(|d| d["status"] == "OK" && d["error"] == "")
+    );
     let options = &json["options"];
     assert_eq!(options["total"], calls, "{context}");
     assert_eq!(options["insecure"], true, "{context}");
-    assert!(options["call"].as_str().unwrap().starts_with("activesessions.v1."));
+    assert!(
+        options["call"]
+            .as_str()
+            .unwrap()
+            .starts_with("activesessions.v1.")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,12 +216,21 @@ fn refuses_what_is_not_ghz_or_not_supported() {
     let with = |key: &str, value: Value| {
         let mut config = base.clone();
         config[key] = value;
-        RunConfig::from_ghz(&config).map(|_| ()).unwrap_err().to_string()
+        RunConfig::from_ghz(&config)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
     };
     assert!(with("prepare-sessions", json!(1000)).contains("not a ghz config key"));
     assert!(with("rps", json!(100)).contains("run ghz itself"));
     assert!(with("insecure", json!(false)).contains("plaintext"));
     assert!(with("data", json!({"sessionToken": "{{.Token}}"})).contains("not a ghz template"));
     assert!(with("data", json!({"noSuchField": 1})).contains("not a valid"));
-    assert!(with("call", json!("activesessions.v1.SessionService/WatchRevocations")).contains("streaming"));
+    assert!(
+        with(
+            "call",
+            json!("activesessions.v1.SessionService/WatchRevocations")
+        )
+        .contains("streaming")
+    );
 }

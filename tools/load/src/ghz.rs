@@ -156,6 +156,7 @@ fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -28,7 +28,8 @@ use serde_json::{Value, json};
 /// What to register and where to write the data files.
 #[derive(Debug, Clone)]
 pub struct Prepare {
-    /// The server, `host:port` (plaintext) or an `http://`/`https://` URI.
+    /// The server, `host:port` (plaintext) or an `http://` or `https://` URI (TLS with the
+    /// system's roots).
     pub host: String,
     /// A caller's bearer token, for a server with a callers file (the caller needs `product`).
     pub bearer_token: Option<String>,
@@ -80,6 +81,9 @@ pub async fn prepare(settings: &Prepare) -> anyhow::Result<Prepared> {
     let mut builder = Connection::builder(endpoint)
         .connect_timeout(Duration::from_secs(10))
         .request_timeout(Duration::from_secs(20));
+    if settings.host.starts_with("https://") {
+        builder = builder.tls_system_roots();
+    }
     if let Some(token) = &settings.bearer_token {
         builder = builder.bearer_token(token.clone());
     }
@@ -159,7 +163,8 @@ pub fn data_files(tokens: &[String], accounts: &[String]) -> [(&'static str, Vec
 
 /// Writes `elements` as a ghz data file at `path`: a JSON array, one element per line.
 pub fn write_data_file(path: &Path, elements: &[Value]) -> anyhow::Result<()> {
-    std::fs::write(path, array_text(elements)).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, array_text(elements))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn account_id(settings: &Prepare, index: usize) -> String {

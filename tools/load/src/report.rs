@@ -216,7 +216,7 @@ fn latencies(sorted: &[u64]) -> Vec<LatencyDistribution> {
         .map(|&percentage| {
             let product = percentage as usize * n;
             let mut rank = product / 100;
-            if product % 100 == 0 {
+            if product.is_multiple_of(100) {
                 rank = rank.saturating_sub(1);
             }
             let latency = sorted[rank.min(n - 1)];
@@ -265,6 +265,7 @@ fn histogram(sorted: &[u64], fastest: u64, slowest: u64) -> Vec<Bucket> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

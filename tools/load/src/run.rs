@@ -121,7 +121,9 @@ fn strings(config: &Value, key: &str) -> anyhow::Result<BTreeMap<String, String>
 impl RunConfig {
     /// Reads a ghz config (a config file's JSON, with any command-line settings merged over it).
     pub fn from_ghz(config: &Value) -> anyhow::Result<Self> {
-        let object = config.as_object().context("a ghz config is a JSON object")?;
+        let object = config
+            .as_object()
+            .context("a ghz config is a JSON object")?;
         for key in object.keys() {
             if !SUPPORTED_KEYS.contains(&key.as_str()) {
                 if crate::ghz::CONFIG_KEYS.contains(&key.as_str()) {
@@ -293,9 +295,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     let mut channels = Vec::with_capacity(config.connections);
     for _ in 0..config.connections {
         // Each `connect` opens its own HTTP/2 connection.
-        channels.push(endpoint.connect().await.with_context(|| {
-            format!("cannot connect to {}", config.host)
-        })?);
+        channels.push(
+            endpoint
+                .connect()
+                .await
+                .with_context(|| format!("cannot connect to {}", config.host))?,
+        );
     }
     let started = Instant::now();
     let shared = Arc::new(Shared {
@@ -399,13 +404,10 @@ async fn worker(
             let codec = tonic_prost::ProstCodec::<DynamicMessage, ()>::default();
             grpc.unary(request, path.clone(), codec).await
         };
-        let limit = [
-            config.timeout.map(|t| start + t),
-            shared.deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let limit = [config.timeout.map(|t| start + t), shared.deadline]
+            .into_iter()
+            .flatten()
+            .min();
         let outcome = match limit {
             Some(limit) => tokio::time::timeout_at(limit.into(), call).await,
             None => Ok(call.await),

@@ -29,7 +29,11 @@ fn shipped_configs() -> Vec<(PathBuf, Value)> {
 #[test]
 fn every_shipped_config_uses_only_ghz_keys_and_template_fields() {
     let configs = shipped_configs();
-    assert_eq!(configs.len(), 4, "validate, register, list, check_eligibility");
+    assert_eq!(
+        configs.len(),
+        4,
+        "validate, register, list, check_eligibility"
+    );
     for (path, config) in configs {
         assert_eq!(
             ghz::check_config(&config),
@@ -58,9 +62,14 @@ fn every_shipped_config_reads_with_data_that_prepare_writes() {
             let name = data_file
                 .strip_prefix("ghz-data/")
                 .unwrap_or_else(|| panic!("{}: data-file outside ghz-data/", path.display()));
-            assert!(written.contains(&name), "{}: prepare writes no {name}", path.display());
+            assert!(
+                written.contains(&name),
+                "{}: prepare writes no {name}",
+                path.display()
+            );
             config["data-file"] = dir.path().join(name).to_str().unwrap().into();
         }
-        RunConfig::from_ghz(&config).unwrap_or_else(|error| panic!("{}: {error:#}", path.display()));
+        RunConfig::from_ghz(&config)
+            .unwrap_or_else(|error| panic!("{}: {error:#}", path.display()));
     }
 }
