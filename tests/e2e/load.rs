@@ -148,9 +148,16 @@ async fn every_shipped_ghz_config_runs_against_prepared_data_files() {
             "check_eligibility.json",
             "register.json",
         ] {
-            let report = play(&bounded(name, &app, dir.path())).await;
+            let config = bounded(name, &app, dir.path());
+            let report = play(&config).await;
             assert_ghz_report(&report, CALLS, &format!("{backend:?} {name}"));
             assert_eq!(report.end_reason, "normal");
+            // Inline data is echoed as ghz does; a data file's session tokens are not.
+            assert_eq!(
+                report.options.get("data").is_some(),
+                config.get("data-file").is_none(),
+                "{name}"
+            );
         }
     }
 }

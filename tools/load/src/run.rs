@@ -74,7 +74,9 @@ pub struct RunConfig {
     timeout: Option<Duration>,
     connect_timeout: Duration,
     data: Vec<Payload>,
-    raw_data: Value,
+    /// The data as given inline, for the report; `None` for a data file, which holds live
+    /// session tokens that a report should not carry (ghz copies it; its `data` is omitempty).
+    reported_data: Option<Value>,
     metadata: BTreeMap<String, String>,
     tags: BTreeMap<String, String>,
     /// `format` (`json` or `pretty`).
@@ -151,6 +153,7 @@ impl RunConfig {
         if duration.is_none() && total < concurrency as u64 {
             bail!("`total` ({total}) is below `concurrency` ({concurrency})");
         }
+        let from_file = !text("data-file").is_empty();
         let raw_data = match text("data-file") {
             "" => config.get("data").cloned().unwrap_or_else(|| json!({})),
             path => serde_json::from_slice(
@@ -191,7 +194,7 @@ impl RunConfig {
             connect_timeout: duration_or(config, "connect-timeout", Duration::from_secs(10))?
                 .unwrap_or(Duration::from_secs(10)),
             data,
-            raw_data,
+            reported_data: (!from_file).then_some(raw_data),
             metadata: strings(config, "metadata")?,
             tags: strings(config, "tags")?,
             format: format.to_owned(),
@@ -212,12 +215,23 @@ impl RunConfig {
             "duration": ns(self.duration),
             "timeout": ns(self.timeout),
             "dial-timeout": ns(Some(self.connect_timeout)),
-            "data": self.raw_data,
             "binary": false,
             "CPUs": std::thread::available_parallelism().map_or(1, |n| n.get()),
         });
+        if let Some(data) = &self.reported_data {
+            options["data"] = data.clone();
+        }
         if !self.metadata.is_empty() {
-            options["metadata"] = json!(self.metadata);
+            // A caller's credential stays out of the report.
+            let metadata: BTreeMap<&str, &str> = self
+                .metadata
+                .iter()
+                .map(|(key, value)| match key.to_lowercase().as_str() {
+                    "authorization" => (key.as_str(), "<redacted>"),
+                    _ => (key.as_str(), value.as_str()),
+                })
+                .collect();
+            options["metadata"] = json!(metadata);
         }
         if !self.name.is_empty() {
             options["name"] = json!(self.name);
