@@ -1,96 +1,50 @@
-//! The load generator (`active-sessions-load`) against a real server: bounded runs on
-//! loopback that check its counts, its status and error distributions, its ghz-shaped JSON
-//! report, and that the ghz config files under `deploy/ghz/` run as shipped.
+//! Load testing with ghz against a real server: `prepare` registers sessions and writes ghz data
+//! files, and every shipped config under `deploy/ghz/` runs against them through the project's
+//! own runner (bounded counts on loopback), with ghz's JSON report.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, path::Path};
 
-use active_sessions_e2e::{
-    Backend, TestApp,
-    load::{self, CancellationToken, GhzConfig, PrepareOptions, Report, RunOptions},
-};
+use active_sessions_e2e::{Backend, TestApp};
+use active_sessions_load::{Prepare, Report, RunConfig, prepare, run};
 use serde_json::{Value, json};
 
-async fn spawn() -> TestApp {
-    TestApp::spawn(Backend::Sqlite)
-        .await
-        .expect("SQLite server")
+const CALLS: u64 = 60;
+
+fn shipped_config(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/ghz")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(&path).expect("shipped config")).expect("JSON")
 }
 
-fn options(app: &TestApp, call: &str, data: Value) -> RunOptions {
-    RunOptions {
-        call: call.into(),
-        host: app.addr.to_string(),
-        insecure: true,
-        total: 200,
-        concurrency: 8,
-        connections: 2,
-        timeout: Some(Duration::from_secs(10)),
-        data,
-        ..RunOptions::default()
+/// A shipped config pointed at `app`, bounded to `CALLS` calls on 4 workers, with its data file
+/// (if it has one) taken from `data_dir`.
+fn bounded(name: &str, app: &TestApp, data_dir: &Path) -> Value {
+    let mut config = shipped_config(name);
+    let object = config.as_object_mut().expect("object");
+    object.remove("duration");
+    object.insert("host".into(), app.addr.to_string().into());
+    object.insert("total".into(), CALLS.into());
+    object.insert("concurrency".into(), 4.into());
+    object.insert("connections".into(), 2.into());
+    if let Some(file) = object.get("data-file").and_then(Value::as_str) {
+        let name = Path::new(file).file_name().expect("file name");
+        let local = data_dir.join(name).to_str().expect("UTF-8").to_owned();
+        object.insert("data-file".into(), local.into());
     }
+    config
 }
 
-async fn run(options: &RunOptions) -> Report {
-    load::run(options, CancellationToken::new())
+async fn play(config: &Value) -> Report {
+    let config = RunConfig::from_ghz(config).unwrap_or_else(|error| panic!("{error:#}"));
+    run(config)
         .await
-        .unwrap_or_else(|error| panic!("load run failed: {error}"))
+        .unwrap_or_else(|error| panic!("run: {error:#}"))
 }
 
-/// The report's counts and distributions when every call succeeded.
-fn assert_all_ok(report: &Report, count: u64) {
-    assert_eq!(report.count, count);
-    assert_eq!(
-        report.status_code_distribution,
-        [("OK".to_owned(), count)].into_iter().collect(),
-        "errors: {:?}",
-        report.error_distribution
-    );
-    assert!(report.error_distribution.is_empty());
-    assert!(report.total > 0 && report.rps > 0.0);
-    assert!(report.fastest > 0 && report.fastest <= report.slowest);
-    let latencies = report.latency_distribution.as_ref().expect("latencies");
-    let percentages: Vec<u32> = latencies.iter().map(|line| line.percentage).collect();
-    assert_eq!(percentages, [10, 25, 50, 75, 90, 95, 99]);
-    assert!(
-        latencies
-            .windows(2)
-            .all(|pair| pair[0].latency <= pair[1].latency)
-    );
-    assert!(
-        latencies
-            .iter()
-            .all(|line| { (report.fastest..=report.slowest).contains(&line.latency) })
-    );
-    let histogram = report.histogram.as_ref().expect("histogram");
-    assert_eq!(histogram.len(), 11);
-    assert_eq!(
-        histogram.iter().map(|bucket| bucket.count).sum::<u64>(),
-        count
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn validates_prepared_sessions_and_reports_like_ghz() {
-    let app = spawn().await;
-    let options = RunOptions {
-        prepare: Some(PrepareOptions::new(20)),
-        ..options(
-            &app,
-            "activesessions.v1.SessionService/ValidateSession",
-            json!({"session_token": "{{.Token}}"}),
-        )
-    };
-    let report = run(&options).await;
-    assert_all_ok(&report, 200);
-    assert_eq!(report.end_reason, "normal");
-    assert_eq!(
-        report.not_valid_count,
-        Some(0),
-        "every prepared token validates"
-    );
-
-    // ghz's JSON report: its field names, durations as integer nanoseconds.
-    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+/// ghz's report schema (`Report` in ghz's `runner/reporter.go`) with every call successful.
+fn assert_ghz_report(report: &Report, calls: u64, context: &str) {
+    let json = serde_json::to_value(report).expect("serialises");
     for field in [
         "date",
         "endReason",
@@ -105,186 +59,185 @@ async fn validates_prepared_sessions_and_reports_like_ghz() {
         "statusCodeDistribution",
         "latencyDistribution",
         "histogram",
+        "details",
     ] {
-        assert!(json.get(field).is_some(), "no {field} in {json}");
+        assert!(json.get(field).is_some(), "{context}: no {field} in {json}");
     }
-    for duration in ["total", "average", "fastest", "slowest"] {
-        assert!(
-            json[duration].is_u64(),
-            "{duration} is not integer nanoseconds"
-        );
+    for nanoseconds in ["total", "average", "fastest", "slowest"] {
+        assert!(json[nanoseconds].is_u64(), "{context}: {nanoseconds}");
     }
-    assert!(json["rps"].is_f64());
-    assert_eq!(json["count"], 200);
-    assert_eq!(json["statusCodeDistribution"], json!({"OK": 200}));
-    assert_eq!(json["errorDistribution"], json!({}));
-    let p50 = &json["latencyDistribution"][2];
-    assert_eq!(p50["percentage"], 50);
-    assert!(p50["latency"].is_u64());
-    let bucket = &json["histogram"][0];
-    assert!(bucket["mark"].is_f64() && bucket["count"].is_u64() && bucket["frequency"].is_f64());
+    assert!(
+        json["rps"].as_f64().is_some_and(|rps| rps > 0.0),
+        "{context}"
+    );
+    assert_eq!(json["count"], calls, "{context}");
+    assert_eq!(
+        json["statusCodeDistribution"],
+        json!({"OK": calls}),
+        "{context}: {}",
+        json["errorDistribution"]
+    );
+    assert_eq!(json["errorDistribution"], json!({}), "{context}");
+    let percentages: Vec<u64> = json["latencyDistribution"]
+        .as_array()
+        .expect("latencies")
+        .iter()
+        .map(|line| line["percentage"].as_u64().expect("percentage"))
+        .collect();
+    assert_eq!(percentages, [10, 25, 50, 75, 90, 95, 99], "{context}");
+    let buckets = json["histogram"].as_array().expect("histogram");
+    assert_eq!(buckets.len(), 11, "{context}");
+    let counted: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, calls, "{context}");
+    assert!(buckets.iter().all(|b| b["mark"].is_f64()), "{context}");
+    let details = json["details"].as_array().expect("details");
+    assert_eq!(details.len() as u64, calls, "{context}");
+    assert!(
+        details
+            .iter()
+            .all(|d| d["status"] == "OK" && d["error"] == "")
+    );
     let options = &json["options"];
-    assert_eq!(
-        options["call"],
-        "activesessions.v1.SessionService/ValidateSession"
-    );
-    assert_eq!(options["host"], app.addr.to_string());
-    assert_eq!(options["insecure"], true);
-    assert_eq!(options["concurrency"], 8);
-    assert_eq!(options["connections"], 2);
-    assert_eq!(options["total"], 200);
-    assert!(json.get("details").is_none(), "details only when asked for");
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_check_is_a_baseline_with_a_ghz_summary() {
-    let app = spawn().await;
-    let report = run(&options(&app, "grpc.health.v1.Health/Check", json!({}))).await;
-    assert_all_ok(&report, 200);
-    assert_eq!(report.not_valid_count, None);
-    let summary = report.to_summary();
-    for line in [
-        "Summary:",
-        "  Count:\t200",
-        "  Requests/sec:\t",
-        "Response time histogram:",
-        "Latency distribution:",
-        "  50 % in ",
-        "Status code distribution:",
-        "[OK]   200 responses",
-    ] {
-        assert!(summary.contains(line), "no {line:?} in\n{summary}");
-    }
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_calls_are_counted_by_status_and_error_like_ghz() {
-    let app = spawn().await;
-    let mut options = options(
-        &app,
-        "activesessions.v1.SessionService.ValidateSession",
-        json!({"sessionToken": "not-a-token-{{.RequestNumber}}"}),
-    );
-    options.total = 40;
-    options.skip_first = 10;
-    options.details = true;
-    let report = run(&options).await;
-    assert_eq!(report.count, 30, "skipFirst leaves the first 10 out");
-    assert_eq!(report.status_code_distribution["InvalidArgument"], 30);
-    let (error, count) = report.error_distribution.iter().next().unwrap();
-    assert_eq!(*count, 30);
+    assert_eq!(options["total"], calls, "{context}");
+    assert_eq!(options["insecure"], true, "{context}");
     assert!(
-        error.starts_with("rpc error: code = InvalidArgument desc = "),
-        "{error}"
+        options["call"]
+            .as_str()
+            .unwrap()
+            .starts_with("activesessions.v1.")
     );
-    assert_eq!(
-        report.fastest, 0,
-        "fastest and slowest count successes only"
-    );
-    assert!(report.latency_distribution.is_none());
-    let details = report.details.as_ref().unwrap();
-    assert_eq!(details.len(), 30);
-    assert!(details.iter().all(|d| d.status == "InvalidArgument"));
-    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duration_runs_stop_on_time_and_keep_the_rate() {
-    let app = spawn().await;
-    let mut options = options(&app, "grpc.health.v1.Health/Check", json!({}));
-    options.duration = Some(Duration::from_secs(1));
-    options.rps = 50;
-    options.duration_stop = load::DurationStop::Wait;
-    let report = run(&options).await;
-    assert_eq!(report.end_reason, "timeout");
-    assert!(
-        (20..=60).contains(&report.count),
-        "about 50 calls in 1s at 50 rps, got {}",
-        report.count
-    );
-    assert_eq!(report.status_code_distribution["OK"], report.count);
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_shipped_ghz_configs_run_against_the_server() {
-    let app = spawn().await;
-    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/ghz");
-    for file in [
-        "validate.json",
-        "register.json",
-        "list.json",
-        "check_eligibility.json",
-    ] {
-        let mut config = GhzConfig::load(format!("{folder}/{file}").as_ref())
-            .unwrap_or_else(|error| panic!("{file}: {error}"));
-        assert!(config.unknown.is_empty(), "{file}: {:?}", config.unknown);
-        // Small and bounded here: 40 calls instead of the file's duration or total.
-        config.host = Some(app.addr.to_string());
-        config.duration = None;
-        config.total = Some(40);
-        config.concurrency = Some(4);
-        config.connections = Some(2);
-        if config.prepare_sessions.is_some() {
-            config.prepare_sessions = Some(10);
+async fn every_shipped_ghz_config_runs_against_prepared_data_files() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = TestApp::spawn(backend).await else {
+            continue;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Prepare::new(app.addr.to_string(), 20, 4, dir.path());
+        settings.concurrency = 4;
+        let prepared = prepare(&settings).await.expect("prepare");
+        let mut lengths = BTreeMap::new();
+        for file in &prepared.files {
+            let data: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+            let elements = data.as_array().expect("a ghz data file is an array");
+            let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+            lengths.insert(name, elements.len());
         }
-        let plan = config
-            .resolve()
-            .unwrap_or_else(|error| panic!("{file}: {error}"));
-        assert!(plan.warnings.is_empty(), "{file}: {:?}", plan.warnings);
-        let report = run(&plan.run).await;
         assert_eq!(
-            report.status_code_distribution,
-            [("OK".to_owned(), 40)].into_iter().collect(),
-            "{file}: {:?}",
-            report.error_distribution
+            lengths,
+            BTreeMap::from([
+                ("check_eligibility.json".to_owned(), 4),
+                ("list.json".to_owned(), 20),
+                ("validate.json".to_owned(), 20),
+            ])
         );
-        if let Some(not_valid) = report.not_valid_count {
-            assert_eq!(not_valid, 0, "{file}");
+        let validate: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("validate.json")).unwrap())
+                .unwrap();
+        assert!(
+            validate[0]["sessionToken"]
+                .as_str()
+                .is_some_and(|token| token.starts_with("ast_"))
+        );
+
+        for name in [
+            "validate.json",
+            "list.json",
+            "check_eligibility.json",
+            "register.json",
+        ] {
+            let config = bounded(name, &app, dir.path());
+            let report = play(&config).await;
+            assert_ghz_report(&report, CALLS, &format!("{backend:?} {name}"));
+            assert_eq!(report.end_reason, "normal");
+            // Inline data is echoed as ghz does; a data file's session tokens are not.
+            assert_eq!(
+                report.options.get("data").is_some(),
+                config.get("data-file").is_none(),
+                "{name}"
+            );
         }
     }
-    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refuses_streaming_and_unknown_calls_and_missing_sessions() {
-    let app = spawn().await;
-    let refuse = |call: &str, data: Value| {
-        let options = options(&app, call, data);
-        async move { load::run(&options, CancellationToken::new()).await }
+async fn a_duration_run_ends_on_time_and_reports_like_ghz() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let mut config = shipped_config("register.json");
+    config["host"] = app.addr.to_string().into();
+    config["duration"] = "300ms".into();
+    config["concurrency"] = 2.into();
+    config["connections"] = 1.into();
+    let report = play(&config).await;
+    assert_eq!(report.end_reason, "timeout");
+    assert!(report.count > 0);
+    // ghz's `total` option for a duration run is math.MaxInt32; the duration in nanoseconds.
+    assert_eq!(report.options["total"], 2_147_483_647u64);
+    assert_eq!(report.options["duration"], 300_000_000u64);
+    let seconds = report.total as f64 / 1e9;
+    assert!((0.3..3.0).contains(&seconds), "ran {seconds} s");
+    // Calls cut off at the end are ghz's `Canceled`; all others succeed.
+    let others: u64 = report
+        .status_code_distribution
+        .iter()
+        .filter(|(status, _)| !["OK", "Canceled"].contains(&status.as_str()))
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!(others, 0, "{:?}", report.error_distribution);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_calls_are_counted_by_go_status_name_and_grpc_go_error_text() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let mut config = shipped_config("register.json");
+    config["host"] = app.addr.to_string().into();
+    config["total"] = 10.into();
+    config["concurrency"] = 2.into();
+    config["connections"] = 1.into();
+    // No account id: the server refuses the sign-in.
+    config["data"] = json!({"requestId": "{{.UUID}}", "product": "PRODUCT_CHATGPT"});
+    let report = play(&config).await;
+    assert_eq!(report.count, 10);
+    assert_eq!(report.status_code_distribution["InvalidArgument"], 10);
+    let (text, count) = report.error_distribution.iter().next().expect("an error");
+    assert!(
+        text.starts_with("rpc error: code = InvalidArgument desc = "),
+        "{text}"
+    );
+    assert_eq!(*count, 10);
+    assert_eq!(report.fastest, 0);
+    assert!(report.latency_distribution.is_none() && report.histogram.is_none());
+}
+
+#[test]
+fn refuses_what_is_not_ghz_or_not_supported() {
+    let base = json!({
+        "call": "activesessions.v1.SessionService.ValidateSession",
+        "host": "127.0.0.1:1",
+        "insecure": true,
+        "total": 10,
+        "concurrency": 2,
+    });
+    let with = |key: &str, value: Value| {
+        let mut config = base.clone();
+        config[key] = value;
+        RunConfig::from_ghz(&config)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
     };
-    let streaming = refuse(
-        "activesessions.v1.SessionService/WatchRevocations",
-        json!({}),
-    )
-    .await
-    .unwrap_err();
-    assert!(streaming.to_string().contains("streaming"), "{streaming}");
-    let unknown = refuse("helloworld.Greeter/SayHello", json!({}))
-        .await
-        .unwrap_err();
-    assert!(unknown.to_string().contains("supported calls"), "{unknown}");
-    let no_sessions = refuse(
-        "activesessions.v1.SessionService/ValidateSession",
-        json!({"sessionToken": "{{.Token}}"}),
-    )
-    .await
-    .unwrap_err();
+    assert!(with("prepare-sessions", json!(1000)).contains("not a ghz config key"));
+    assert!(with("rps", json!(100)).contains("run ghz itself"));
+    assert!(with("insecure", json!(false)).contains("plaintext"));
+    assert!(with("data", json!({"sessionToken": "{{.Token}}"})).contains("not a ghz template"));
+    assert!(with("data", json!({"noSuchField": 1})).contains("not a valid"));
     assert!(
-        no_sessions.to_string().contains("--prepare-sessions"),
-        "{no_sessions}"
+        with(
+            "call",
+            json!("activesessions.v1.SessionService/WatchRevocations")
+        )
+        .contains("streaming")
     );
-    let bad_field = refuse(
-        "activesessions.v1.SessionService/ValidateSession",
-        json!({"token": "x"}),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        bad_field.to_string().contains("unknown field"),
-        "{bad_field}"
-    );
-    app.stop().await;
 }

@@ -22,7 +22,6 @@ use tonic::transport::Channel;
 
 pub use active_sessions_client::proto as pb;
 
-pub mod load;
 pub mod pg_cluster;
 pub mod pki;
 pub mod product;
