@@ -294,11 +294,18 @@ impl Sessions {
             if let Some(row) = SessionRow::build(device, &summaries, sample, is_trusted, is_current)
             {
                 rows.push(row);
-                tokens_after.push(self.rows_token(&owner.account_id, filter, (as_of, page_cut), key));
+                tokens_after.push(self.rows_token(
+                    &owner.account_id,
+                    filter,
+                    (as_of, page_cut),
+                    key,
+                ));
             }
         }
         let next_page_token = match keys.last() {
-            Some(last) if has_more => Some(self.rows_token(&owner.account_id, filter, (as_of, page_cut), last)),
+            Some(last) if has_more => {
+                Some(self.rows_token(&owner.account_id, filter, (as_of, page_cut), last))
+            }
             _ => None,
         };
         Ok(RowsPage {

@@ -46,13 +46,20 @@ impl Sessions {
                 revocation.reason,
                 revocation.revocation_id,
                 batch,
+                revocation.includes_hidden_kinds,
             )
             .await?;
             // A short batch is not proof of the end: under a concurrent sweeper, PostgreSQL's
             // re-check after a row lock can skip rows and still leave others unmarked. Done
             // means nothing before the cut-off is left unmarked.
             let done = marked < batch
-                && sessions::count_before(&*txn, &revocation.account_id, cut_generation).await?
+                && sessions::count_before(
+                    &*txn,
+                    &revocation.account_id,
+                    cut_generation,
+                    revocation.includes_hidden_kinds,
+                )
+                .await?
                     == 0;
             let completed_at = done.then(|| self.inner.clock.now());
             revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at)
