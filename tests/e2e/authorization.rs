@@ -275,6 +275,7 @@ async fn call(rpc: &str, conn: &Connection, settings: bool, target: Target, f: &
                     subject: Some(whole_account),
                     validate_only: true,
                     remove_trusted_devices: false,
+                    ..Default::default()
                 })
                 .await,
         ),

@@ -183,6 +183,7 @@ fn subcommand(cli: &Cli) -> &'static str {
         None | Some(Command::Serve) => "serve",
         Some(Command::Migrate) => "migrate",
         Some(Command::Health(_)) => "health",
+        Some(Command::Prune(_)) => "prune",
     }
 }
 

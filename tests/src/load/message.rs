@@ -301,6 +301,7 @@ impl Request {
                 subject: o.subject("subject")?,
                 validate_only: o.boolean("validate_only")?,
                 remove_trusted_devices: o.boolean("remove_trusted_devices")?,
+                ..Default::default()
             }),
             Rpc::GetRevocation => Request::GetRevocation(pb::GetRevocationRequest {
                 subject: o.subject("subject")?,
