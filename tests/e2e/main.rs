@@ -3,6 +3,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod account_lifecycle;
 mod authorization;
 mod balancing;
 mod big_accounts;
