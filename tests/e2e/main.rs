@@ -23,6 +23,7 @@ mod owner_proof;
 mod partition;
 mod postgres_tls;
 mod replicas;
+mod retention;
 mod revocations;
 mod security;
 mod session_cap;

@@ -104,13 +104,10 @@ impl Pruner {
         self.settings
     }
 
-    fn cutoffs(&self, now: Timestamp) -> (Timestamp, String, Timestamp) {
-        let events = now.minus(self.settings.security_event);
-        let millis = u64::try_from(events.as_micros() / 1_000).unwrap_or(0);
-        let bound = ulid::Ulid::from_parts(millis, 0).to_string();
+    fn cutoffs(&self, now: Timestamp) -> (Timestamp, Timestamp, Timestamp) {
         (
             now.minus(self.settings.revoked_session),
-            bound,
+            now.minus(self.settings.security_event),
             now.minus(self.settings.revocation_log),
         )
     }
@@ -119,7 +116,7 @@ impl Pruner {
     /// did) when another replica holds the pruner's lock.
     pub async fn prune_once(&self) -> Result<PruneReport, DomainError> {
         let now = self.clock.now();
-        let (sessions_before, events_bound, log_before) = self.cutoffs(now);
+        let (sessions_before, events_before, log_before) = self.cutoffs(now);
         let mut report = PruneReport {
             deletions_finished: self.sessions.finish_pending_deletions().await?,
             ..PruneReport::default()
@@ -131,7 +128,7 @@ impl Pruner {
             Pruned::Revocations,
         ] {
             let Some(deleted) = self
-                .prune_table(pruned, sessions_before, &events_bound, log_before)
+                .prune_table(pruned, sessions_before, events_before, log_before)
                 .await?
             else {
                 tracing::debug!("another replica is pruning");
@@ -152,7 +149,7 @@ impl Pruner {
         &self,
         pruned: Pruned,
         sessions_before: Timestamp,
-        events_bound: &str,
+        events_before: Timestamp,
         log_before: Timestamp,
     ) -> Result<Option<u64>, DomainError> {
         let batch = self.settings.batch.max(1);
@@ -167,7 +164,7 @@ impl Pruner {
                     retention::prune_sessions(&*txn, ended, sessions_before, batch).await?
                 }
                 Pruned::SecurityEvents => {
-                    retention::prune_security_events(&*txn, events_bound, batch).await?
+                    retention::prune_security_events(&*txn, events_before, batch).await?
                 }
                 Pruned::Revocations => {
                     retention::prune_revocation_log(&*txn, log_before, batch).await?
@@ -190,11 +187,11 @@ impl Pruner {
     /// What [`prune_once`](Self::prune_once) would delete now (the revocation count is an upper
     /// bound: pruning the log stops at an unfinished sweep). Writes nothing.
     pub async fn preview(&self) -> Result<PruneReport, DomainError> {
-        let (sessions_before, events_bound, log_before) = self.cutoffs(self.clock.now());
+        let (sessions_before, events_before, log_before) = self.cutoffs(self.clock.now());
         let reader = self.store.reader();
         Ok(PruneReport {
             sessions: retention::count_ended_sessions(reader, sessions_before).await?,
-            security_events: retention::count_security_events(reader, &events_bound).await?,
+            security_events: retention::count_security_events(reader, events_before).await?,
             revocations: retention::count_revocations(reader, log_before).await?,
             deletions_finished: 0,
         })

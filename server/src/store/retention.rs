@@ -102,42 +102,40 @@ pub async fn count_ended_sessions(
         .await?)
 }
 
-/// Deletes up to `batch` security events whose id sorts before `bound` (event ids are ULIDs,
-/// so this is "occurred before the cut-off", read through the primary key).
+/// Deletes up to `batch` security events that occurred before `cutoff`, oldest first (index
+/// `security_events_occurred_at_idx`).
 #[tracing::instrument(name = "db.retention.security_events", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn prune_security_events(
     conn: &impl ConnectionTrait,
-    bound: &str,
+    cutoff: Timestamp,
     batch: u64,
 ) -> Result<u64, StoreError> {
     let ids: Vec<String> = security_event::Entity::find()
         .select_only()
         .column(security_event::Column::EventId)
-        .filter(security_event::Column::EventId.lt(bound))
-        .order_by_asc(security_event::Column::EventId)
+        .filter(security_event::Column::OccurredAt.lt(cutoff.as_micros()))
+        .order_by_asc(security_event::Column::OccurredAt)
         .limit(batch.max(1))
         .into_tuple::<String>()
         .all(conn)
         .await?;
-    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+    if ids.is_empty() {
         return Ok(0);
-    };
+    }
     Ok(security_event::Entity::delete_many()
-        .filter(security_event::Column::EventId.gte(first.as_str()))
-        .filter(security_event::Column::EventId.lte(last.as_str()))
-        .filter(security_event::Column::EventId.lt(bound))
+        .filter(security_event::Column::EventId.is_in(ids.iter().map(String::as_str)))
         .exec(conn)
         .await?
         .rows_affected)
 }
 
-/// How many security events sort before `bound`.
+/// How many security events occurred before `cutoff`.
 pub async fn count_security_events(
     conn: &impl ConnectionTrait,
-    bound: &str,
+    cutoff: Timestamp,
 ) -> Result<u64, StoreError> {
     Ok(security_event::Entity::find()
-        .filter(security_event::Column::EventId.lt(bound))
+        .filter(security_event::Column::OccurredAt.lt(cutoff.as_micros()))
         .count(conn)
         .await?)
 }

@@ -5,8 +5,8 @@
 //! deletion); `revocations.includes_hidden_kinds` and `revocations.kept_session_id` ("all but
 //! one"); `security_events.reason`; `revocation_log_head.pruned_through`, the log position up to
 //! which the pruner deleted the revocation log (a stream cursor below it cannot resume). The
-//! indexes let the pruner find ended sessions by time and interrupted deletions without
-//! scanning.
+//! indexes let the pruner find ended sessions and old security events by time, and
+//! interrupted deletions, without scanning.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -79,6 +79,11 @@ impl MigrationTrait for Migration {
                 Accounts::Table.into_iden(),
                 Accounts::DeletedAt.into_iden(),
             ),
+            (
+                "security_events_occurred_at_idx",
+                SecurityEvents::Table.into_iden(),
+                SecurityEvents::OccurredAt.into_iden(),
+            ),
         ] {
             manager
                 .create_index(
@@ -99,6 +104,10 @@ impl MigrationTrait for Migration {
             ("sessions_revoked_at_idx", Sessions::Table.into_iden()),
             ("sessions_expires_at_idx", Sessions::Table.into_iden()),
             ("accounts_deleted_at_idx", Accounts::Table.into_iden()),
+            (
+                "security_events_occurred_at_idx",
+                SecurityEvents::Table.into_iden(),
+            ),
         ] {
             manager
                 .drop_index(Index::drop().name(name).table(table).to_owned())
@@ -165,6 +174,7 @@ enum Revocations {
 enum SecurityEvents {
     Table,
     Reason,
+    OccurredAt,
 }
 
 #[derive(DeriveIden)]
