@@ -19,12 +19,7 @@ async fn rows_of(
 ) -> Vec<(&'static str, i64)> {
     let db = Database::connect(database_url).await.unwrap();
     let mut counts = Vec::new();
-    for table in [
-        "accounts",
-        "sessions",
-        "trusted_devices",
-        "security_events",
-    ] {
+    for table in ["accounts", "sessions", "trusted_devices", "security_events"] {
         let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE account_id = '{account_id}'");
         let row = db
             .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
