@@ -942,7 +942,6 @@ impl SessionClient {
             reason: log_out.reason as i32,
             keep_session_id: log_out.keep_session_id.unwrap_or_default(),
             include_hidden_kinds: log_out.include_hidden_kinds,
-            ..Default::default()
         };
         let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
             let mut client = self.inner.clone();

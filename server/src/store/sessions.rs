@@ -350,19 +350,32 @@ async fn lock_in_order(
     Ok(())
 }
 
-/// Marks up to `batch` of the account's visible sessions born before generation
-/// `cut_generation` revoked at `revoked_at`; returns how many changed (0 when the sweep is done).
+/// What a log-out of all's sweep marks: the account's sessions born before `cut_generation`,
+/// visible ones only unless `include_hidden`.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepCut<'a> {
+    /// The account.
+    pub account_id: &'a AccountId,
+    /// The generation the log-out set.
+    pub cut_generation: i64,
+    /// The hidden kinds are covered too.
+    pub include_hidden: bool,
+}
+
+/// Marks up to `batch` of the sessions `cut` covers revoked as `marking` says; returns how many
+/// changed (0 when the sweep is done).
 #[tracing::instrument(name = "db.sessions.sweep_batch", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn sweep_batch(
     conn: &impl ConnectionTrait,
-    account_id: &AccountId,
-    cut_generation: i64,
-    revoked_at: Timestamp,
-    reason: RevocationReason,
-    revocation_id: RevocationId,
+    cut: SweepCut<'_>,
+    marking: super::session_sets::Marking,
     batch: u64,
-    include_hidden: bool,
 ) -> Result<u64, StoreError> {
+    let SweepCut {
+        account_id,
+        cut_generation,
+        include_hidden,
+    } = cut;
     // Pick the batch and lock it in session-id order (see `apply_activity`), then mark it by
     // its id range: no parameter per session.
     let filter = || cut_filter(account_id, cut_generation, include_hidden);
@@ -381,18 +394,7 @@ pub async fn sweep_batch(
     };
     // Sessions in the range that pass the filter are exactly the locked ones: one registered
     // meanwhile is born in the cut generation or later.
-    super::session_sets::mark_range(
-        conn,
-        filter(),
-        first,
-        last,
-        super::session_sets::Marking {
-            at: revoked_at,
-            reason,
-            revocation_id,
-        },
-    )
-    .await
+    super::session_sets::mark_range(conn, filter(), first, last, marking).await
 }
 
 /// The sessions a log-out of all that set `cut_generation` covers and has not marked yet:

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Sessions;
 use crate::{
     domain::{DomainError, revocation::Revocation},
-    store::{revocations, sessions},
+    store::{revocations, session_sets, sessions},
 };
 
 /// How often unfinished sweeps are looked for when nothing wakes the sweeper.
@@ -40,13 +40,17 @@ impl Sessions {
             let txn = self.inner.store.write().await?;
             let marked = sessions::sweep_batch(
                 &*txn,
-                &revocation.account_id,
-                cut_generation,
-                cut_off,
-                revocation.reason,
-                revocation.revocation_id,
+                sessions::SweepCut {
+                    account_id: &revocation.account_id,
+                    cut_generation,
+                    include_hidden: revocation.includes_hidden_kinds,
+                },
+                session_sets::Marking {
+                    at: cut_off,
+                    reason: revocation.reason,
+                    revocation_id: revocation.revocation_id,
+                },
                 batch,
-                revocation.includes_hidden_kinds,
             )
             .await?;
             // A short batch is not proof of the end: under a concurrent sweeper, PostgreSQL's
