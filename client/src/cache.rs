@@ -888,6 +888,9 @@ mod tests {
             revoked_before: Some(SystemTime::now() - Duration::from_secs(5)),
             device_id: None,
             cut_generation: 0,
+            includes_hidden_kinds: false,
+            kept_session_id: None,
+            reason: crate::proto::RevocationReason::UserLogOut,
         }
     }
 

@@ -60,12 +60,18 @@ pub struct Account {
     pub created_at: Option<SystemTime>,
     /// When the account's record last changed.
     pub updated_at: Option<SystemTime>,
+    /// When the identity system disabled the account; `None` while enabled.
+    pub disabled_at: Option<SystemTime>,
 }
 
 impl Account {
     fn from_proto(account: proto::Account) -> Self {
+        let disabled_at = account
+            .disabled_at
+            .and_then(|at| SystemTime::try_from(at).ok());
         Self {
             workspace_type: account.workspace_type(),
+            disabled_at,
             account_id: account.account_id,
             sso_link: account.sso_link.map(|link| SsoLink {
                 protocol: link.protocol(),
@@ -192,4 +198,82 @@ impl EligibilityClient {
         .into_inner();
         Account::from_response(response.account)
     }
+
+    /// Disables the account (identity system, operators; retried: disabling twice changes
+    /// nothing): every session of every kind ends at once, sign-ins are refused with
+    /// [`Error::AccountDisabled`] until [`enable_account`](Self::enable_account). Returns the
+    /// account and the revocation it recorded (`None` when it was already disabled).
+    pub async fn disable_account(
+        &self,
+        account_id: &str,
+    ) -> Result<(Account, Option<crate::Revocation>), Error> {
+        let message = proto::DisableAccountRequest {
+            account_id: account_id.to_owned(),
+        };
+        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.disable_account(request).await }
+        })
+        .await?
+        .into_inner();
+        let revocation = response.revocation.map(crate::Revocation::from_proto);
+        Ok((Account::from_response(response.account)?, revocation))
+    }
+
+    /// Enables a disabled account again (identity system, operators; retried).
+    pub async fn enable_account(&self, account_id: &str) -> Result<Account, Error> {
+        let message = proto::EnableAccountRequest {
+            account_id: account_id.to_owned(),
+        };
+        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.enable_account(request).await }
+        })
+        .await?
+        .into_inner();
+        Account::from_response(response.account)
+    }
+
+    /// Deletes everything the service keeps about the account (identity system, operators;
+    /// retried: a retry finishes an interrupted deletion). Every session ends at once and the
+    /// revocation stays on the stream, so validation caches drop them.
+    pub async fn delete_account(&self, account_id: &str) -> Result<AccountDeletion, Error> {
+        let message = proto::DeleteAccountRequest {
+            account_id: account_id.to_owned(),
+        };
+        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.delete_account(request).await }
+        })
+        .await?
+        .into_inner();
+        Ok(AccountDeletion {
+            existed: response.existed,
+            revocation_id: (!response.revocation_id.is_empty()).then_some(response.revocation_id),
+            sessions_erased: response.sessions_erased,
+            trusted_devices_erased: response.trusted_devices_erased,
+            security_events_erased: response.security_events_erased,
+            account_id: response.account_id,
+        })
+    }
+}
+
+/// What [`EligibilityClient::delete_account`] erased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDeletion {
+    /// The account.
+    pub account_id: String,
+    /// False when the service held nothing about it.
+    pub existed: bool,
+    /// The revocation left on the stream (reason `AccountDeleted`).
+    pub revocation_id: Option<String>,
+    /// Session rows erased.
+    pub sessions_erased: i64,
+    /// Trusted devices erased.
+    pub trusted_devices_erased: i64,
+    /// Security events erased.
+    pub security_events_erased: i64,
 }

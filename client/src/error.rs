@@ -28,6 +28,10 @@ pub enum Error {
         /// SAML or OIDC (`Unspecified` if the server did not say).
         protocol: SsoProtocol,
     },
+    /// The identity system disabled the account, or is deleting it (`FAILED_PRECONDITION`,
+    /// reason `ACCOUNT_DISABLED`): it may not sign in, and its owner-facing calls are refused.
+    #[error("the account is disabled")]
+    AccountDisabled,
     /// The row or session is the caller's current session (`FAILED_PRECONDITION`, reason
     /// `CURRENT_SESSION`): it ends by signing out, or by logging out of all sessions.
     #[error("that is the current session; sign out or log out of all sessions instead")]
@@ -222,6 +226,7 @@ impl From<Status> for Error {
                     return Self::SsoLinked { protocol };
                 }
                 ErrorReason::CurrentSession => return Self::CurrentSession,
+                ErrorReason::AccountDisabled => return Self::AccountDisabled,
                 ErrorReason::StatusUnavailable => return Self::StatusUnavailable,
                 ErrorReason::SessionNotValid => return Self::SessionNotValid,
                 ErrorReason::RequestIdReused => return Self::RequestIdReused,

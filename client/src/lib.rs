@@ -124,7 +124,7 @@ pub use connection::{
     AuthInterceptor, ChannelError, ConnectError, Connection, ConnectionBuilder, LayeredChannel,
     Transport,
 };
-pub use eligibility::{Account, Eligibility, EligibilityClient, SsoLink};
+pub use eligibility::{Account, AccountDeletion, Eligibility, EligibilityClient, SsoLink};
 pub use error::Error;
 pub use health::CacheHealth;
 #[cfg(feature = "tower")]
@@ -134,9 +134,9 @@ pub use layer::{
 };
 pub use retry::RetryPolicy;
 pub use sessions::{
-    Registered, Registration, Revocation, RevocationBatch, RevocationEvent, RevocationStream,
-    RevokeAllOptions, RevokeResult, RowsPage, SecurityEvent, SecurityEventsPage, Session,
-    SessionClient, SessionRow, SessionsPage, ValidSession,
+    AccountLogOut, Registered, Registration, Revocation, RevocationBatch, RevocationEvent,
+    RevocationStream, RevokeAllOptions, RevokeResult, RowsPage, SecurityEvent, SecurityEventsPage,
+    Session, SessionClient, SessionRow, SessionsPage, ValidSession,
 };
 #[cfg(feature = "otel")]
 pub use trace::{TraceContextLayer, TraceContextService, inject_trace_context};

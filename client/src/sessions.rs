@@ -242,6 +242,10 @@ pub struct Revocation {
     pub device_id: Option<String>,
     /// True when trusted devices were removed with it.
     pub trust_removed: bool,
+    /// For scope `All`: true when the hidden kinds (third-party apps, CLI, ...) ended too.
+    pub includes_hidden_kinds: bool,
+    /// For scope `All`: the session kept valid ("log out of all other sessions"), if any.
+    pub kept_session_id: Option<String>,
 }
 
 impl Revocation {
@@ -260,6 +264,8 @@ impl Revocation {
             session_ids: revocation.session_ids,
             device_id: next_page(revocation.device_id),
             trust_removed: revocation.trust_removed,
+            includes_hidden_kinds: revocation.includes_hidden_kinds,
+            kept_session_id: next_page(revocation.kept_session_id),
         }
     }
 }
@@ -280,6 +286,52 @@ pub struct RevokeResult {
     pub trust_removed: bool,
     /// The recorded revocation: `None` for a preview or when nothing changed.
     pub revocation: Option<Revocation>,
+}
+
+/// How [`SessionClient::end_account_sessions`] ends an account's sessions for the identity
+/// system: why, and whether one session stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLogOut {
+    /// Why: `PasswordChanged`, `FactorChanged`, `AccountDisabled` or `SecurityReset`.
+    pub reason: RevocationReason,
+    /// A session to keep valid (the one where the password was just changed).
+    pub keep_session_id: Option<String>,
+    /// Also end the hidden kinds (always so for `AccountDisabled` and `SecurityReset`).
+    pub include_hidden_kinds: bool,
+    /// Also remove every trusted device.
+    pub remove_trusted_devices: bool,
+}
+
+impl AccountLogOut {
+    /// End every session of the account for `reason`.
+    pub fn all(reason: RevocationReason) -> Self {
+        Self {
+            reason,
+            keep_session_id: None,
+            include_hidden_kinds: false,
+            remove_trusted_devices: false,
+        }
+    }
+
+    /// End every session but `session_id` ("log out of all other sessions").
+    pub fn all_but(reason: RevocationReason, session_id: impl Into<String>) -> Self {
+        Self {
+            keep_session_id: Some(session_id.into()),
+            ..Self::all(reason)
+        }
+    }
+
+    /// Also end the hidden kinds (third-party apps, connected apps, CLI).
+    pub fn include_hidden_kinds(mut self) -> Self {
+        self.include_hidden_kinds = true;
+        self
+    }
+
+    /// Also remove every trusted device.
+    pub fn remove_trusted_devices(mut self) -> Self {
+        self.remove_trusted_devices = true;
+        self
+    }
 }
 
 /// How [`SessionClient::revoke_all`] logs out of all sessions.
@@ -523,6 +575,8 @@ pub struct SecurityEvent {
     pub revocation_id: Option<String>,
     /// How many sessions the event covered (log-outs).
     pub session_count: i64,
+    /// Why, for log-outs (`Unspecified` otherwise).
+    pub reason: RevocationReason,
 }
 
 /// A page of security events.
@@ -562,6 +616,13 @@ pub struct RevocationEvent {
     /// For scope `All`: every session of the account born in a generation below this is
     /// revoked (0 from servers that predate generations).
     pub cut_generation: i64,
+    /// For scope `All`: true when the hidden kinds ended too.
+    pub includes_hidden_kinds: bool,
+    /// For scope `All`: the session kept valid, moved to `cut_generation` (a cache drops its
+    /// old entry and validates it again).
+    pub kept_session_id: Option<String>,
+    /// Why (`Unspecified` from servers that do not send it).
+    pub reason: RevocationReason,
 }
 
 /// A batch from the revocation stream: revocations in commit order, or none (a keep-alive, and
@@ -593,6 +654,9 @@ impl RevocationStream {
                 .into_iter()
                 .map(|event| RevocationEvent {
                     scope: event.scope(),
+                    reason: event.reason(),
+                    includes_hidden_kinds: event.includes_hidden_kinds,
+                    kept_session_id: next_page(event.kept_session_id.clone()),
                     products: event.products().collect(),
                     cursor: event.cursor,
                     revocation_id: event.revocation_id,
@@ -851,6 +915,33 @@ impl SessionClient {
             subject: Some(owner.subject()),
             validate_only: !options.confirm,
             remove_trusted_devices: options.remove_trusted_devices,
+            ..Default::default()
+        };
+        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
+            let mut client = self.inner.clone();
+            let request = request(message.clone(), timeout);
+            async move { client.revoke_all_sessions(request).await }
+        })
+        .await?
+        .into_inner();
+        required_revocation(response.revocation)
+    }
+
+    /// Ends an account's sessions for the identity system (or an operator), with a reason:
+    /// all of them, or all but one (never retried). Validation refuses them as soon as this
+    /// returns; the history records who and why.
+    pub async fn end_account_sessions(
+        &self,
+        account_id: &str,
+        log_out: AccountLogOut,
+    ) -> Result<Revocation, Error> {
+        let message = proto::RevokeAllSessionsRequest {
+            subject: Some(Owner::account(account_id).subject()),
+            validate_only: false,
+            remove_trusted_devices: log_out.remove_trusted_devices,
+            reason: log_out.reason as i32,
+            keep_session_id: log_out.keep_session_id.unwrap_or_default(),
+            include_hidden_kinds: log_out.include_hidden_kinds,
         };
         let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
             let mut client = self.inner.clone();
@@ -905,6 +996,7 @@ impl SessionClient {
                 .events
                 .into_iter()
                 .map(|event| SecurityEvent {
+                    reason: event.reason(),
                     kind: event.r#type(),
                     product: event.product(),
                     event_id: event.event_id,

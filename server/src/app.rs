@@ -28,6 +28,7 @@ use crate::{
     config::{Config, SecurityConfig},
     domain::{
         eligibility::EligibilityService,
+        retention::{Pruner, RetentionSettings},
         session::Lifetimes,
         sessions::{SessionSettings, Sessions},
         subject::SubjectResolver,
@@ -119,6 +120,7 @@ pub struct Services {
     eligibility: EligibilityService,
     subjects: SubjectResolver,
     sessions: Sessions,
+    pruner: Pruner,
     trust: TrustService,
     authenticator: Authenticator,
     tls: Option<ServerTlsConfig>,
@@ -184,7 +186,21 @@ impl Services {
         };
         let tls = tls_config(&config.security)?;
         register_observers(&store, &sessions);
+        let retention = &config.retention;
+        let pruner = Pruner::new(
+            store.clone(),
+            clock.clone(),
+            RetentionSettings {
+                revoked_session: retention.revoked_session,
+                security_event: retention.security_event,
+                revocation_log: retention.revocation_log,
+                interval: retention.interval,
+                batch: retention.batch,
+            },
+            sessions.clone(),
+        );
         Ok(Self {
+            pruner,
             authenticator,
             tls,
             trust,
@@ -208,6 +224,11 @@ impl Services {
     /// The session commands (benchmarks and tests drive them directly).
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// The retention pruner (the `prune` subcommand and tests drive it directly).
+    pub fn pruner(&self) -> &Pruner {
+        &self.pruner
     }
 }
 
@@ -339,6 +360,7 @@ pub async fn run(
             background.clone(),
         ));
     }
+    tasks.spawn(services.pruner.clone().run_until(background.clone()));
 
     if let Some(registry) = services.callers() {
         tasks.spawn(reload_callers_on_hangup(
@@ -353,6 +375,7 @@ pub async fn run(
     let eligibility = AccountEligibilityServer::new(AccountEligibilityApi::new(
         services.eligibility.clone(),
         services.subjects.clone(),
+        services.sessions.clone(),
     ))
     .max_decoding_message_size(max_message);
     let sessions = SessionServiceServer::new(SessionApi::new(

@@ -34,6 +34,17 @@ pub enum Command {
     /// Ask a running server for its health, as a container health check or an exec probe does:
     /// exit status 0 when SERVING, 1 otherwise.
     Health(HealthProbe),
+    /// Delete what is past its retention now (as the server's background pruner does), or with
+    /// `--dry-run` only count it; prints one line per table. Takes the same settings as `serve`.
+    Prune(PruneArgs),
+}
+
+/// What `active-sessions prune` does.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// Only count what would be deleted.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 }
 
 /// What `active-sessions health` asks, and where.
@@ -73,6 +84,10 @@ pub struct Config {
     /// Session lifetime policy.
     #[command(flatten)]
     pub sessions: SessionPolicy,
+
+    /// How long ended sessions, security events and the revocation log are kept.
+    #[command(flatten)]
+    pub retention: RetentionPolicy,
 
     /// Path of a MaxMind-format city database (GeoIP2 or GeoLite2 City) used to show an
     /// approximate location for IP addresses. Without it locations stay empty.
@@ -304,6 +319,47 @@ pub struct SessionPolicy {
     pub revocation_poll_interval: Duration,
 }
 
+/// How long what is kept; the background pruner deletes the rest.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionPolicy {
+    /// How long a session row is kept after it was revoked or passed its absolute expiry.
+    #[arg(long = "revoked-session-retention", env = "ACTIVE_SESSIONS_REVOKED_SESSION_RETENTION", default_value = "30days", value_parser = parse_duration)]
+    pub revoked_session: Duration,
+
+    /// How long a security event (the account's history) is kept.
+    #[arg(long = "security-event-retention", env = "ACTIVE_SESSIONS_SECURITY_EVENT_RETENTION", default_value = "400days", value_parser = parse_duration)]
+    pub security_event: Duration,
+
+    /// How long an entry of the revocation log is kept: a WatchRevocations cursor older than
+    /// this cannot resume (OUT_OF_RANGE) and its cache resynchronises.
+    #[arg(long = "revocation-log-retention", env = "ACTIVE_SESSIONS_REVOCATION_LOG_RETENTION", default_value = "30days", value_parser = parse_duration)]
+    pub revocation_log: Duration,
+
+    /// How often the background pruner runs.
+    #[arg(long = "prune-interval", env = "ACTIVE_SESSIONS_PRUNE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Rows the pruner deletes per transaction.
+    #[arg(
+        long = "prune-batch",
+        env = "ACTIVE_SESSIONS_PRUNE_BATCH",
+        default_value_t = 1_000
+    )]
+    pub batch: u64,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            revoked_session: Duration::from_secs(30 * 86_400),
+            security_event: Duration::from_secs(400 * 86_400),
+            revocation_log: Duration::from_secs(30 * 86_400),
+            interval: Duration::from_secs(600),
+            batch: 1_000,
+        }
+    }
+}
+
 impl Default for SessionPolicy {
     fn default() -> Self {
         Self {
@@ -341,6 +397,7 @@ impl Config {
                 format: LogFormat::Text,
             },
             sessions: SessionPolicy::default(),
+            retention: RetentionPolicy::default(),
             geoip_database: None,
             security: SecurityConfig::default(),
             shutdown_grace: Duration::from_secs(10),

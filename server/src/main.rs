@@ -3,7 +3,7 @@
 
 use active_sessions_server::{
     Application, app,
-    config::{Cli, Command, HealthProbe},
+    config::{Cli, Command, HealthProbe, PruneArgs},
     probe,
     telemetry::Telemetry,
 };
@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         }
         // Answered before telemetry was installed.
         Command::Health(_) => {}
+        Command::Prune(args) => prune(config, &args).await?,
         Command::Serve => {
             let database = config.database.url.clone();
             let shutdown = shutdown_signal();
@@ -49,6 +50,50 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     telemetry.shutdown();
+    Ok(())
+}
+
+/// `active-sessions prune`: deletes (or with `--dry-run` counts) what is past its retention,
+/// one line per table.
+async fn prune(
+    config: active_sessions_server::config::Config,
+    args: &PruneArgs,
+) -> anyhow::Result<()> {
+    let store = app::connect_and_migrate(&config).await?;
+    let services = active_sessions_server::app::Services::new(
+        store,
+        config,
+        std::sync::Arc::new(active_sessions_server::clock::SystemClock),
+    )
+    .await?;
+    let pruner = services.pruner();
+    let report = if args.dry_run {
+        pruner.preview().await?
+    } else {
+        pruner.prune_once().await?
+    };
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let settings = pruner.settings();
+    let days = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    println!(
+        "sessions: {verb} {} (ended more than {} ago)",
+        report.sessions,
+        days(settings.revoked_session)
+    );
+    println!(
+        "security_events: {verb} {} (older than {})",
+        report.security_events,
+        days(settings.security_event)
+    );
+    println!(
+        "revocations: {verb} {} (older than {})",
+        report.revocations,
+        days(settings.revocation_log)
+    );
     Ok(())
 }
 

@@ -693,6 +693,7 @@ async fn bench_revoke_all(server: &BenchServer, options: &Options) -> Result<Vec
             subject: Some(by_account(account)),
             validate_only: false,
             remove_trusted_devices: false,
+            ..Default::default()
         })
         .await?
         .into_inner()

@@ -275,6 +275,18 @@ async fn call(rpc: &str, conn: &Connection, settings: bool, target: Target, f: &
                     subject: Some(whole_account),
                     validate_only: true,
                     remove_trusted_devices: false,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        // The identity system's log-out: the account by id, with a reason.
+        "RevokeAllSessions with a reason" => outcome(
+            sessions
+                .revoke_all_sessions(pb::RevokeAllSessionsRequest {
+                    subject: Some(whole_account),
+                    validate_only: true,
+                    reason: pb::RevocationReason::PasswordChanged as i32,
+                    ..Default::default()
                 })
                 .await,
         ),
@@ -387,6 +399,33 @@ async fn call(rpc: &str, conn: &Connection, settings: bool, target: Target, f: &
             assert_eq!(set, clear, "{rpc}");
             set
         }
+        // Disabling and enabling in one cell, so the account is enabled again for the next.
+        "DisableAccount / EnableAccount" => {
+            let disable = outcome(
+                eligibility
+                    .disable_account(pb::DisableAccountRequest {
+                        account_id: account.into(),
+                    })
+                    .await,
+            );
+            let enable = outcome(
+                eligibility
+                    .enable_account(pb::EnableAccountRequest {
+                        account_id: account.into(),
+                    })
+                    .await,
+            );
+            assert_eq!(disable, enable, "{rpc}");
+            disable
+        }
+        // An account never seen, so that the other rows keep their accounts.
+        "DeleteAccount" => outcome(
+            eligibility
+                .delete_account(pb::DeleteAccountRequest {
+                    account_id: format!("{account}-never-seen"),
+                })
+                .await,
+        ),
         other => panic!("no call for {other}"),
     }
 }
@@ -682,6 +721,30 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
         ],
     ),
     (
+        "RevokeAllSessions with a reason",
+        "own",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "OK",
+        ],
+    ),
+    (
+        "RevokeAllSessions with a reason",
+        "other",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "OK",
+        ],
+    ),
+    (
         "GetRevocation",
         "own",
         [
@@ -1031,6 +1094,54 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     ),
     (
         "SetSsoLink / ClearSsoLink",
+        "other",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "OK",
+        ],
+    ),
+    (
+        "DisableAccount / EnableAccount",
+        "own",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "OK",
+        ],
+    ),
+    (
+        "DisableAccount / EnableAccount",
+        "other",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "OK",
+        ],
+    ),
+    (
+        "DeleteAccount",
+        "own",
+        [
+            "UNAUTHENTICATED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "PERMISSION_DENIED",
+            "OK",
+            "OK",
+        ],
+    ),
+    (
+        "DeleteAccount",
         "other",
         [
             "UNAUTHENTICATED",

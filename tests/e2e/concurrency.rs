@@ -63,6 +63,7 @@ fn revoke_all(subject: pb::Subject) -> RevokeAllSessionsRequest {
         subject: Some(subject),
         validate_only: false,
         remove_trusted_devices: false,
+        ..Default::default()
     }
 }
 

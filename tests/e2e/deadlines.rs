@@ -15,6 +15,7 @@ fn revoke_all(account: &str, timeout: Duration) -> tonic::Request<pb::RevokeAllS
         subject: Some(by_account(account)),
         validate_only: false,
         remove_trusted_devices: false,
+        ..Default::default()
     });
     request.set_timeout(timeout);
     request

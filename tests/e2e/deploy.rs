@@ -183,6 +183,7 @@ fn subcommand(cli: &Cli) -> &'static str {
         None | Some(Command::Serve) => "serve",
         Some(Command::Migrate) => "migrate",
         Some(Command::Health(_)) => "health",
+        Some(Command::Prune(_)) => "prune",
     }
 }
 
@@ -330,7 +331,7 @@ fn the_config_scan_finds_every_variable_and_subcommand() {
     }
     assert_eq!(
         facts.subcommands,
-        BTreeSet::from(["serve", "migrate", "health"].map(str::to_owned))
+        BTreeSet::from(["serve", "migrate", "health", "prune"].map(str::to_owned))
     );
 }
 

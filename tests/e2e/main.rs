@@ -3,6 +3,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod account_lifecycle;
 mod authorization;
 mod balancing;
 mod big_accounts;
@@ -24,6 +25,7 @@ mod partition;
 mod postgres_tls;
 mod replica_process;
 mod replicas;
+mod retention;
 mod revocations;
 mod security;
 mod session_cap;

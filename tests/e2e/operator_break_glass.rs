@@ -43,7 +43,7 @@ e2e! {
         assert!(removal.removed);
         assert!(!app.is_trusted("acct", "tablet").await);
         let all = sessions
-            .revoke_all_sessions(pb::RevokeAllSessionsRequest { subject: Some(by_account("acct")), validate_only: false, remove_trusted_devices: false })
+            .revoke_all_sessions(pb::RevokeAllSessionsRequest { subject: Some(by_account("acct")), validate_only: false, remove_trusted_devices: false, ..Default::default() })
             .await
             .unwrap()
             .into_inner()

@@ -48,6 +48,7 @@ async fn owner_calls(
                     subject: subject.clone(),
                     validate_only: false,
                     remove_trusted_devices: true,
+                    ..Default::default()
                 })
                 .await
                 .err(),

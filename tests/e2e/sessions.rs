@@ -26,6 +26,7 @@ fn revoke_all(subject: pb::Subject) -> RevokeAllSessionsRequest {
         subject: Some(subject),
         validate_only: false,
         remove_trusted_devices: false,
+        ..Default::default()
     }
 }
 
@@ -271,7 +272,7 @@ e2e! {
         assert_eq!(app.rows_for_token(&owner).await.len(), 2);
         let all_preview = app
             .sessions()
-            .revoke_all_sessions(RevokeAllSessionsRequest { subject: Some(by_token(&owner)), validate_only: true, remove_trusted_devices: false })
+            .revoke_all_sessions(RevokeAllSessionsRequest { subject: Some(by_token(&owner)), validate_only: true, remove_trusted_devices: false, ..Default::default() })
             .await
             .unwrap()
             .into_inner()

@@ -59,6 +59,7 @@ async fn shutdown_is_bounded_by_the_grace_period(backend: Backend) {
                 subject: Some(by_account("acct")),
                 validate_only: false,
                 remove_trusted_devices: false,
+                ..Default::default()
             })
             .await
     });

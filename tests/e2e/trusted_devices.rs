@@ -201,6 +201,7 @@ e2e! {
             subject: Some(by_account("acct")),
             validate_only: false,
             remove_trusted_devices,
+            ..Default::default()
         };
         let kept = app.sessions().revoke_all_sessions(all(false)).await.unwrap().into_inner().revocation.unwrap();
         assert!(!kept.trust_removed);

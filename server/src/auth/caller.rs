@@ -19,7 +19,8 @@ pub enum Role {
     Product,
     /// The settings backend: owner-facing calls, only with the user's own session token.
     Settings,
-    /// The identity system: records SSO links and workspace types.
+    /// The identity system: records SSO links and workspace types, logs an account's sessions
+    /// out with a reason, disables, enables and deletes accounts.
     Identity,
     /// An operator: every call, naming any account; recorded in the security history.
     Operator,
@@ -199,6 +200,37 @@ impl Caller {
         Err(self.role_denied("settings"))
     }
 
+    /// RevokeAllSessions. Without a reason it is an owner-facing call. With one (password or
+    /// factor changed, account disabled, security reset) it is the identity system's or an
+    /// operator's, naming the account by id.
+    pub fn authorize_log_out_all(
+        &self,
+        subject: &Subject,
+        reason_given: bool,
+    ) -> Result<Actor, Status> {
+        let by_account = matches!(subject, Subject::Account(_));
+        if reason_given {
+            if !by_account && (self.has(Role::Operator) || self.has(Role::Identity)) {
+                return Err(denied(
+                    "a log-out with a reason names the account by id, not a user's session token",
+                ));
+            }
+            if self.has(Role::Operator) {
+                return Ok(self.operator_actor());
+            }
+            if self.has(Role::Identity) {
+                return Ok(Actor::Service(self.name.clone()));
+            }
+            return Err(self.role_denied("identity"));
+        }
+        if self.has(Role::Identity) && !self.has(Role::Operator) && !self.has(Role::Settings) {
+            return Err(denied(
+                "the identity system logs an account out by naming it with a reason",
+            ));
+        }
+        self.authorize_owner_call(subject)
+    }
+
     /// Eligibility checks: settings (with a token), identity and operators.
     pub fn authorize_eligibility_check(&self, subject: &Subject) -> Result<(), Status> {
         if self.has(Role::Identity) || self.has(Role::Operator) {
@@ -207,7 +239,8 @@ impl Caller {
         self.authorize_owner_call(subject).map(|_| ())
     }
 
-    /// Recording SSO links and workspace types, and reading accounts: identity and operators.
+    /// Recording SSO links and workspace types, reading, disabling, enabling and deleting
+    /// accounts: identity and operators.
     pub fn authorize_identity_call(&self) -> Result<Actor, Status> {
         if self.has(Role::Operator) {
             Ok(self.operator_actor())

@@ -90,10 +90,32 @@ pub struct Account {
     /// How many times the account was logged out of all sessions: the cut-off generation.
     /// Visible sessions born in an earlier generation are ended. Only grows.
     pub revoked_generation: i64,
+    /// The generation below which sessions of the hidden kinds are cut off too (raised by
+    /// log-outs that include them). Never above `revoked_generation`.
+    pub hidden_cut_generation: i64,
+    /// When the identity system disabled the account; `None` while enabled.
+    pub disabled_at: Option<Timestamp>,
+    /// When a deletion of the account began; its row is the last thing erased.
+    pub deleted_at: Option<Timestamp>,
     /// When first seen.
     pub created_at: Timestamp,
     /// When last changed.
     pub updated_at: Timestamp,
+}
+
+impl Account {
+    /// True while the account is disabled or being deleted: no sign-in is accepted.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some() || self.deleted_at.is_some()
+    }
+
+    /// The cut-offs its sessions are judged by.
+    pub fn generation_cut(&self) -> super::session::GenerationCut {
+        super::session::GenerationCut {
+            visible: self.revoked_generation,
+            hidden: self.hidden_cut_generation,
+        }
+    }
 }
 
 /// Whether an account may use Active sessions.
@@ -103,12 +125,17 @@ pub enum Eligibility {
     Eligible,
     /// It may not: it is linked to organisation SSO with this protocol.
     SsoLinked(SsoProtocol),
+    /// It may not: the identity system disabled it (or is deleting it).
+    Disabled,
 }
 
 impl Eligibility {
-    /// The rule: an SSO link makes an account ineligible; nothing else does. An account never
-    /// seen (`None`) is eligible.
+    /// The rule: a disabled account is ineligible, and so is one with an SSO link; nothing else
+    /// makes an account ineligible. An account never seen (`None`) is eligible.
     pub fn of(account: Option<&Account>) -> Self {
+        if account.is_some_and(Account::is_disabled) {
+            return Self::Disabled;
+        }
         match account.and_then(|account| account.sso_link.as_ref()) {
             Some(link) => Self::SsoLinked(link.protocol),
             None => Self::Eligible,

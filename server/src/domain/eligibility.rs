@@ -41,6 +41,7 @@ impl EligibilityService {
         match Eligibility::of(account) {
             Eligibility::Eligible => Ok(()),
             Eligibility::SsoLinked(protocol) => Err(DomainError::SsoLinked(protocol)),
+            Eligibility::Disabled => Err(DomainError::AccountDisabled),
         }
     }
 

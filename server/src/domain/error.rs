@@ -17,6 +17,9 @@ pub enum DomainError {
     /// The account is linked to organisation SSO, so Active sessions is not available.
     #[error("Active sessions is not available for accounts linked to organisation SSO")]
     SsoLinked(SsoProtocol),
+    /// The identity system disabled the account (or is deleting it).
+    #[error("this account is disabled")]
+    AccountDisabled,
     /// The target is the caller's current session.
     #[error("this is your current session: sign out, or log out of all sessions")]
     CurrentSession,

@@ -3,7 +3,7 @@
 
 use super::{
     ids::{AccountId, DeviceId, EventId, RevocationId, SessionId, new_ulid},
-    session::{Product, Session},
+    session::{Product, RevocationReason, Session},
 };
 use crate::{
     clock::Timestamp,
@@ -36,6 +36,8 @@ event_types! {
     LogOutAll => "LOG_OUT_ALL",
     DeviceTrusted => "DEVICE_TRUSTED",
     DeviceTrustRemoved => "DEVICE_TRUST_REMOVED",
+    AccountDisabled => "ACCOUNT_DISABLED",
+    AccountEnabled => "ACCOUNT_ENABLED",
 }
 
 /// Who made a change: the account owner through their session, or a named calling service.
@@ -87,6 +89,8 @@ pub struct SecurityEvent {
     pub revocation_id: Option<RevocationId>,
     /// How many sessions it covered.
     pub session_count: i64,
+    /// Why, for log-outs.
+    pub reason: Option<RevocationReason>,
 }
 
 impl SecurityEvent {
@@ -110,6 +114,7 @@ impl SecurityEvent {
             actor: actor.to_stored(),
             revocation_id: None,
             session_count: 0,
+            reason: None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod history;
 pub mod ids;
 pub mod page_token;
+pub mod retention;
 pub mod revocation;
 pub mod session;
 pub mod sessions;

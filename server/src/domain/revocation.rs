@@ -74,4 +74,8 @@ pub struct Revocation {
     pub completed_at: Option<Timestamp>,
     /// Who did it (stored form of `history::Actor`).
     pub actor: String,
+    /// For scope All: the hidden kinds were cut off too.
+    pub includes_hidden_kinds: bool,
+    /// For scope All: the session kept valid ("all but one").
+    pub kept_session_id: Option<SessionId>,
 }

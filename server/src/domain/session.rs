@@ -118,8 +118,59 @@ stored_enum!(
         TrustRemoved => "TRUST_REMOVED",
         /// The account reached its session limit and a sign-in ended its oldest session.
         SessionLimit => "SESSION_LIMIT",
+        /// The identity system: the password changed.
+        PasswordChanged => "PASSWORD_CHANGED",
+        /// The identity system: a sign-in factor changed.
+        FactorChanged => "FACTOR_CHANGED",
+        /// The identity system disabled the account.
+        AccountDisabled => "ACCOUNT_DISABLED",
+        /// The identity system reset the account's security.
+        SecurityReset => "SECURITY_RESET",
+        /// The account was deleted.
+        AccountDeleted => "ACCOUNT_DELETED",
     }
 );
+
+impl RevocationReason {
+    /// The reasons the identity system (or an operator) may give to RevokeAllSessions.
+    pub fn is_identity_reason(self) -> bool {
+        matches!(
+            self,
+            Self::PasswordChanged
+                | Self::FactorChanged
+                | Self::AccountDisabled
+                | Self::SecurityReset
+        )
+    }
+
+    /// True when a log-out for this reason ends the hidden kinds too: a disabled, reset or
+    /// deleted account keeps no CLI or third-party session either.
+    pub fn ends_hidden_kinds(self) -> bool {
+        matches!(
+            self,
+            Self::AccountDisabled | Self::SecurityReset | Self::AccountDeleted
+        )
+    }
+}
+
+/// An account's log-out-of-all cut-offs: a visible session born below `visible` is ended, and a
+/// session of a hidden kind born below `hidden` (raised only by log-outs that include the hidden
+/// kinds, so never above `visible`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GenerationCut {
+    /// `accounts.revoked_generation`.
+    pub visible: i64,
+    /// `accounts.hidden_cut_generation`.
+    pub hidden: i64,
+}
+
+impl GenerationCut {
+    /// A cut of the visible kinds only (the hidden kinds' cut at zero): what the paths that
+    /// only ever see visible sessions (rows, row log-outs) apply.
+    pub fn visible_only(visible: i64) -> Self {
+        Self { visible, hidden: 0 }
+    }
+}
 
 /// How long sessions live, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,24 +243,30 @@ impl Session {
         &self,
         now: Timestamp,
         idle_timeout: Duration,
-        cut_generation: i64,
+        cut: GenerationCut,
         last_active_at: Timestamp,
     ) -> bool {
         self.revoked_at.is_none()
-            && !self.is_cut_off_by(cut_generation)
+            && !self.is_cut_off_by(cut)
             && now < self.expires_at
             && now < last_active_at.max(self.last_active_at).plus(idle_timeout)
     }
 
     /// [`is_active_with_activity`](Self::is_active_with_activity) with the stored activity.
-    pub fn is_active(&self, now: Timestamp, idle_timeout: Duration, cut_generation: i64) -> bool {
-        self.is_active_with_activity(now, idle_timeout, cut_generation, self.last_active_at)
+    pub fn is_active(&self, now: Timestamp, idle_timeout: Duration, cut: GenerationCut) -> bool {
+        self.is_active_with_activity(now, idle_timeout, cut, self.last_active_at)
     }
 
-    /// True when a log-out of all sessions that set the account's generation to
-    /// `cut_generation` ends this session: it was registered in an earlier generation. Hidden
-    /// kinds are never managed from the Active sessions page, so the cut-off leaves them alone.
-    pub fn is_cut_off_by(&self, cut_generation: i64) -> bool {
-        self.client_kind.is_visible() && self.generation < cut_generation
+    /// True when the account's log-outs of all sessions end this session: it was registered in
+    /// an earlier generation than the cut of its kind. Hidden kinds are never managed from the
+    /// Active sessions page, so only a log-out that includes them (disable, security reset,
+    /// deletion, or one that asked) moves their cut.
+    pub fn is_cut_off_by(&self, cut: GenerationCut) -> bool {
+        let threshold = if self.client_kind.is_visible() {
+            cut.visible
+        } else {
+            cut.hidden
+        };
+        self.generation < threshold
     }
 }

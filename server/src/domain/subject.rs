@@ -74,10 +74,13 @@ impl SubjectResolver {
                 let found = sessions::find_by_token_hash(self.store.reader(), &token.hash())
                     .await?
                     .ok_or(DomainError::SessionNotValid)?;
+                if found.account_disabled {
+                    return Err(DomainError::AccountDisabled);
+                }
                 let now = self.clock.now();
                 if !found
                     .session
-                    .is_active(now, self.lifetimes.idle_timeout, found.cut_generation)
+                    .is_active(now, self.lifetimes.idle_timeout, found.cut)
                 {
                     return Err(DomainError::SessionNotValid);
                 }

@@ -162,7 +162,11 @@ impl TrustService {
         let txn = self.store.write().await?;
         // The account lock orders this against a concurrent "log out and remove"; the clock is
         // read once it is held.
-        accounts::lock_or_create(&*txn, account_id, self.clock.now()).await?;
+        let account = accounts::lock_or_create(&*txn, account_id, self.clock.now()).await?;
+        // A disabled account (or one being deleted) trusts no device.
+        if account.is_disabled() {
+            return Err(DomainError::AccountDisabled);
+        }
         let now = self.clock.now();
         let existing = trusted_devices::find(&*txn, account_id, device_id)
             .await?

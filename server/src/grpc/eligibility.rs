@@ -1,5 +1,6 @@
 //! `activesessions.v1.AccountEligibility`: eligibility checks for the settings page and
-//! operators, and the identity system's SSO-link and workspace-type updates.
+//! operators, the identity system's SSO-link and workspace-type updates, and its account
+//! lifecycle calls (disable, enable, delete).
 
 use active_sessions::v1::{self as pb, account_eligibility_server::AccountEligibility};
 use tonic::{Request, Response, Status};
@@ -8,11 +9,13 @@ use super::proto::{
     account_id, account_to_proto, ineligibility_reason, required_enum, sso_protocol_from_proto,
     subject, workspace_type_from_proto, workspace_type_to_proto,
 };
+use super::session_proto::revocation_to_proto;
 use crate::auth::Caller;
 use crate::domain::{
     account::{Eligibility, WorkspaceType},
     eligibility::EligibilityService,
     ids::OrganizationId,
+    sessions::Sessions,
     subject::SubjectResolver,
     text::Violations,
 };
@@ -22,14 +25,20 @@ use crate::domain::{
 pub struct AccountEligibilityApi {
     eligibility: EligibilityService,
     subjects: SubjectResolver,
+    sessions: Sessions,
 }
 
 impl AccountEligibilityApi {
     /// Builds the handlers.
-    pub fn new(eligibility: EligibilityService, subjects: SubjectResolver) -> Self {
+    pub fn new(
+        eligibility: EligibilityService,
+        subjects: SubjectResolver,
+        sessions: Sessions,
+    ) -> Self {
         Self {
             eligibility,
             subjects,
+            sessions,
         }
     }
 }
@@ -152,6 +161,64 @@ impl AccountEligibility for AccountEligibilityApi {
             .await?;
         Ok(Response::new(pb::SetWorkspaceTypeResponse {
             account: Some(account_to_proto(&account)),
+        }))
+    }
+
+    #[tracing::instrument(name = "DisableAccount", skip_all, fields(account_id = %request.get_ref().account_id.escape_debug()))]
+    async fn disable_account(
+        &self,
+        request: Request<pb::DisableAccountRequest>,
+    ) -> Result<Response<pb::DisableAccountResponse>, Status> {
+        let actor = Caller::of(&request)?.authorize_identity_call()?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let account = account_id(&mut violations, "account_id", &request.account_id);
+        let account_id = violations.finish(account)?;
+        let (account, revocation) = self.sessions.disable_account(&account_id, &actor).await?;
+        Ok(Response::new(pb::DisableAccountResponse {
+            account: Some(account_to_proto(&account)),
+            revocation: revocation.map(|revocation| revocation_to_proto(&revocation, true)),
+        }))
+    }
+
+    #[tracing::instrument(name = "EnableAccount", skip_all, fields(account_id = %request.get_ref().account_id.escape_debug()))]
+    async fn enable_account(
+        &self,
+        request: Request<pb::EnableAccountRequest>,
+    ) -> Result<Response<pb::EnableAccountResponse>, Status> {
+        let actor = Caller::of(&request)?.authorize_identity_call()?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let account = account_id(&mut violations, "account_id", &request.account_id);
+        let account_id = violations.finish(account)?;
+        let account = self.sessions.enable_account(&account_id, &actor).await?;
+        Ok(Response::new(pb::EnableAccountResponse {
+            account: Some(account_to_proto(&account)),
+        }))
+    }
+
+    #[tracing::instrument(name = "DeleteAccount", skip_all, fields(account_id = %request.get_ref().account_id.escape_debug()))]
+    async fn delete_account(
+        &self,
+        request: Request<pb::DeleteAccountRequest>,
+    ) -> Result<Response<pb::DeleteAccountResponse>, Status> {
+        let actor = Caller::of(&request)?.authorize_identity_call()?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let account = account_id(&mut violations, "account_id", &request.account_id);
+        let account_id = violations.finish(account)?;
+        let erased = self.sessions.delete_account(&account_id, &actor).await?;
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(Response::new(pb::DeleteAccountResponse {
+            account_id: account_id.to_string(),
+            existed: erased.existed,
+            revocation_id: erased
+                .revocation_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            sessions_erased: count(erased.sessions),
+            trusted_devices_erased: count(erased.trusted_devices),
+            security_events_erased: count(erased.security_events),
         }))
     }
 }

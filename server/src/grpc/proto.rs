@@ -80,6 +80,7 @@ pub fn ineligibility_reason(eligibility: Eligibility) -> pb::IneligibilityReason
         Eligibility::Eligible => pb::IneligibilityReason::Unspecified,
         Eligibility::SsoLinked(SsoProtocol::Saml) => pb::IneligibilityReason::SsoLinkedSaml,
         Eligibility::SsoLinked(SsoProtocol::Oidc) => pb::IneligibilityReason::SsoLinkedOidc,
+        Eligibility::Disabled => pb::IneligibilityReason::AccountDisabled,
     }
 }
 
@@ -95,6 +96,7 @@ pub fn account_to_proto(account: &Account) -> pb::Account {
         }),
         created_at: Some(account.created_at.to_proto()),
         updated_at: Some(account.updated_at.to_proto()),
+        disabled_at: account.disabled_at.map(|at| at.to_proto()),
     }
 }
 

@@ -369,13 +369,31 @@ fn scope_to_proto(scope: RevocationScope) -> pb::RevocationScope {
     }
 }
 
-fn reason_to_proto(reason: RevocationReason) -> pb::RevocationReason {
+/// domain -> proto: revocation reason.
+pub fn reason_to_proto(reason: RevocationReason) -> pb::RevocationReason {
     match reason {
+        RevocationReason::PasswordChanged => pb::RevocationReason::PasswordChanged,
+        RevocationReason::FactorChanged => pb::RevocationReason::FactorChanged,
+        RevocationReason::AccountDisabled => pb::RevocationReason::AccountDisabled,
+        RevocationReason::SecurityReset => pb::RevocationReason::SecurityReset,
+        RevocationReason::AccountDeleted => pb::RevocationReason::AccountDeleted,
         RevocationReason::UserLogOut => pb::RevocationReason::UserLogOut,
         RevocationReason::UserLogOutAll => pb::RevocationReason::UserLogOutAll,
         RevocationReason::Operator => pb::RevocationReason::Operator,
         RevocationReason::TrustRemoved => pb::RevocationReason::TrustRemoved,
         RevocationReason::SessionLimit => pb::RevocationReason::SessionLimit,
+    }
+}
+
+/// proto -> domain: the reasons a caller may give RevokeAllSessions (None for UNSPECIFIED and
+/// for values it may not give, which the handler refuses).
+pub fn identity_reason_from_proto(value: pb::RevocationReason) -> Option<RevocationReason> {
+    match value {
+        pb::RevocationReason::PasswordChanged => Some(RevocationReason::PasswordChanged),
+        pb::RevocationReason::FactorChanged => Some(RevocationReason::FactorChanged),
+        pb::RevocationReason::AccountDisabled => Some(RevocationReason::AccountDisabled),
+        pb::RevocationReason::SecurityReset => Some(RevocationReason::SecurityReset),
+        _ => None,
     }
 }
 
@@ -407,6 +425,11 @@ pub fn revocation_to_proto(revocation: &Revocation, recorded: bool) -> pb::Revoc
             .unwrap_or_default(),
         trust_removed: revocation.trust_removed,
         cut_generation: revocation.cut_generation.unwrap_or_default(),
+        includes_hidden_kinds: revocation.includes_hidden_kinds,
+        kept_session_id: revocation
+            .kept_session_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -438,6 +461,12 @@ pub fn revocation_event_to_proto(revocation: &Revocation) -> pb::RevocationEvent
             RevocationScope::Session | RevocationScope::All => String::new(),
         },
         cut_generation: revocation.cut_generation.unwrap_or_default(),
+        includes_hidden_kinds: revocation.includes_hidden_kinds,
+        kept_session_id: revocation
+            .kept_session_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        reason: reason_to_proto(revocation.reason) as i32,
     }
 }
 
@@ -448,6 +477,8 @@ fn event_type_to_proto(value: SecurityEventType) -> pb::SecurityEventType {
         SecurityEventType::LogOutAll => pb::SecurityEventType::LogOutAll,
         SecurityEventType::DeviceTrusted => pb::SecurityEventType::DeviceTrusted,
         SecurityEventType::DeviceTrustRemoved => pb::SecurityEventType::DeviceTrustRemoved,
+        SecurityEventType::AccountDisabled => pb::SecurityEventType::AccountDisabled,
+        SecurityEventType::AccountEnabled => pb::SecurityEventType::AccountEnabled,
     }
 }
 
@@ -477,5 +508,8 @@ pub fn security_event_to_proto(event: &SecurityEvent) -> pb::SecurityEvent {
             .map(|id| id.to_string())
             .unwrap_or_default(),
         session_count: event.session_count,
+        reason: event
+            .reason
+            .map_or(pb::RevocationReason::Unspecified, reason_to_proto) as i32,
     }
 }

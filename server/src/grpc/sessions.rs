@@ -13,17 +13,17 @@ use super::{
     budget::{fit_page, split_batch},
     proto::{account_id, owner_page, required_enum, subject},
     session_proto::{
-        MAX_USER_AGENT_LEN, auth_method, client_kind_from_proto, cursor, free_text, ip_address,
-        optional_duration, outcome_to_proto, page_size, page_token, product_filter,
-        product_from_proto, product_to_proto, products, revocation_event_to_proto, revocation_id,
-        revocation_to_proto, row_to_proto, security_event_to_proto, session_id, session_to_proto,
-        valid_session_to_proto,
+        MAX_USER_AGENT_LEN, auth_method, client_kind_from_proto, cursor, free_text,
+        identity_reason_from_proto, ip_address, optional_duration, outcome_to_proto, page_size,
+        page_token, product_filter, product_from_proto, product_to_proto, products,
+        revocation_event_to_proto, revocation_id, revocation_to_proto, row_to_proto,
+        security_event_to_proto, session_id, session_to_proto, valid_session_to_proto,
     },
 };
 use crate::auth::{Authentication, Caller, ProductScope};
 use crate::domain::{
     ids::{DeviceId, RequestId},
-    sessions::{NewSession, RevokeTarget, Sessions},
+    sessions::{LogOutAllRequest, NewSession, RevokeTarget, Sessions},
     text::Violations,
     token::SessionToken,
 };
@@ -314,14 +314,41 @@ impl SessionService for SessionApi {
         let request = request.into_inner();
         let mut v = Violations::new();
         let subject = subject(&mut v, "subject", request.subject.as_ref());
-        let subject = v.finish(subject)?;
-        let actor = caller.authorize_owner_call(&subject)?;
+        let reason = match pb::RevocationReason::try_from(request.reason) {
+            Ok(pb::RevocationReason::Unspecified) => Some(None),
+            Ok(value) => match identity_reason_from_proto(value) {
+                Some(reason) => Some(Some(reason)),
+                None => {
+                    v.add(
+                        "reason",
+                        "must be PASSWORD_CHANGED, FACTOR_CHANGED, ACCOUNT_DISABLED or SECURITY_RESET",
+                    );
+                    None
+                }
+            },
+            Err(_) => {
+                v.add("reason", "is not a known value");
+                None
+            }
+        };
+        let keep = if request.keep_session_id.is_empty() {
+            Some(None)
+        } else {
+            session_id(&mut v, "keep_session_id", &request.keep_session_id).map(Some)
+        };
+        let (subject, (reason, keep_session)) = v.finish(subject.zip(reason.zip(keep)))?;
+        let actor = caller.authorize_log_out_all(&subject, reason.is_some())?;
         let revocation = self
             .sessions
             .revoke_all(
                 &subject,
-                request.validate_only,
-                request.remove_trusted_devices,
+                &LogOutAllRequest {
+                    validate_only: request.validate_only,
+                    remove_trusted_devices: request.remove_trusted_devices,
+                    reason,
+                    keep_session,
+                    include_hidden_kinds: request.include_hidden_kinds,
+                },
                 &actor,
             )
             .await?;

@@ -34,6 +34,12 @@ impl From<DomainError> for Status {
                 ErrorReason::AccountSsoLinked,
                 &[("sso_protocol", protocol.as_str())],
             ),
+            DomainError::AccountDisabled => refusal(
+                Code::FailedPrecondition,
+                err.to_string(),
+                ErrorReason::AccountDisabled,
+                &[],
+            ),
             DomainError::CurrentSession => refusal(
                 Code::FailedPrecondition,
                 err.to_string(),

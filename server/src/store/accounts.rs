@@ -1,7 +1,10 @@
 //! Queries on `accounts`. An account row is created on first sight (by a registration or the
 //! identity system); reads of an unknown account return `None` rather than creating it.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use super::{StoreError, entity::account};
 use crate::{
@@ -56,6 +59,9 @@ pub async fn lock_or_create(
         sso_linked_at: Set(None),
         revoked_before: Set(None),
         revoked_generation: Set(0),
+        disabled_at: Set(None),
+        deleted_at: Set(None),
+        hidden_cut_generation: Set(0),
         created_at: Set(now.as_micros()),
         updated_at: Set(now.as_micros()),
     })
@@ -82,6 +88,9 @@ pub async fn update(conn: &impl ConnectionTrait, account: &Account) -> Result<()
         sso_linked_at: Set(link.map(|link| link.linked_at.as_micros())),
         revoked_before: Set(account.revoked_before.map(Timestamp::as_micros)),
         revoked_generation: Set(account.revoked_generation),
+        disabled_at: Set(account.disabled_at.map(Timestamp::as_micros)),
+        deleted_at: Set(account.deleted_at.map(Timestamp::as_micros)),
+        hidden_cut_generation: Set(account.hidden_cut_generation),
         created_at: Set(account.created_at.as_micros()),
         updated_at: Set(account.updated_at.as_micros()),
     })
@@ -113,7 +122,42 @@ fn into_domain(model: account::Model) -> Result<Account, StoreError> {
         sso_link,
         revoked_before: model.revoked_before.map(Timestamp::from_micros),
         revoked_generation: model.revoked_generation,
+        hidden_cut_generation: model.hidden_cut_generation,
+        disabled_at: model.disabled_at.map(Timestamp::from_micros),
+        deleted_at: model.deleted_at.map(Timestamp::from_micros),
         created_at: Timestamp::from_micros(model.created_at),
         updated_at: Timestamp::from_micros(model.updated_at),
     })
+}
+
+/// Deletes the account row (the last step of a deletion). Returns whether a row was deleted.
+#[tracing::instrument(name = "db.accounts.delete", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn delete(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+) -> Result<bool, StoreError> {
+    Ok(account::Entity::delete_by_id(account_id.as_str())
+        .exec(conn)
+        .await?
+        .rows_affected
+        > 0)
+}
+
+/// Up to `limit` accounts whose deletion began and has not finished (interrupted deletions to
+/// resume), oldest first.
+#[tracing::instrument(name = "db.accounts.pending_deletions", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn pending_deletions(
+    conn: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<AccountId>, StoreError> {
+    let ids: Vec<String> = account::Entity::find()
+        .select_only()
+        .column(account::Column::AccountId)
+        .filter(account::Column::DeletedAt.is_not_null())
+        .order_by_asc(account::Column::DeletedAt)
+        .limit(limit)
+        .into_tuple::<String>()
+        .all(conn)
+        .await?;
+    Ok(ids.into_iter().map(AccountId::from_stored).collect())
 }

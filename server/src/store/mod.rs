@@ -8,9 +8,11 @@
 
 pub mod accounts;
 pub mod entity;
+pub mod erasure;
 mod error;
 pub mod idempotency;
 pub mod migration;
+pub mod retention;
 pub mod revocations;
 pub mod security_events;
 pub mod session_sets;

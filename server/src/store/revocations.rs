@@ -44,6 +44,16 @@ pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
         .last_seq)
 }
 
+/// The log position up to which the pruner deleted the log (0 when never pruned): a stream
+/// cursor below it cannot resume.
+pub async fn pruned_through(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
+    Ok(revocation_log_head::Entity::find_by_id(1)
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::corrupt("revocation_log_head", "missing row"))?
+        .pruned_through)
+}
+
 /// The PostgreSQL channel on which committed revocations are announced to every replica.
 pub const NOTIFY_CHANNEL: &str = "active_sessions_revocations";
 
@@ -70,6 +80,8 @@ pub async fn insert(
         sessions_revoked: Set(revocation.sessions_revoked),
         completed_at: Set(revocation.completed_at.map(Timestamp::as_micros)),
         actor: Set(revocation.actor.clone()),
+        includes_hidden_kinds: Set(revocation.includes_hidden_kinds),
+        kept_session_id: Set(revocation.kept_session_id.map(|id| id.to_string())),
     })
     .exec(conn)
     .await?;
@@ -188,6 +200,13 @@ fn into_domain(model: revocation::Model) -> Result<Revocation, StoreError> {
         trust_removed: model.trust_removed,
         sessions_revoked: model.sessions_revoked,
         completed_at: model.completed_at.map(Timestamp::from_micros),
+        includes_hidden_kinds: model.includes_hidden_kinds,
+        kept_session_id: model
+            .kept_session_id
+            .as_deref()
+            .map(SessionId::parse)
+            .transpose()
+            .map_err(|_| corrupt("kept_session_id"))?,
         actor: model.actor,
     })
 }

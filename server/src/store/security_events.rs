@@ -40,6 +40,7 @@ pub async fn insert(conn: &impl ConnectionTrait, event: &SecurityEvent) -> Resul
         actor: Set(event.actor.clone()),
         revocation_id: Set(event.revocation_id.map(|id| id.to_string())),
         session_count: Set(event.session_count),
+        reason: Set(event.reason.map(|reason| reason.as_str().to_owned())),
     })
     .exec(conn)
     .await?;
@@ -114,6 +115,10 @@ fn into_domain(model: security_event::Model) -> Result<SecurityEvent, StoreError
         },
         actor: model.actor,
         session_count: model.session_count,
+        reason: model
+            .reason
+            .as_deref()
+            .and_then(crate::domain::session::RevocationReason::from_stored),
     })
 }
 

@@ -16,19 +16,24 @@ use crate::{
     clock::Timestamp,
     domain::{
         ids::{AccountId, DeviceId, RevocationId, SessionId},
-        session::{AuthMethod, ClientKind, Product, RevocationReason, Session, SessionStatus},
+        session::{
+            AuthMethod, ClientKind, GenerationCut, Product, RevocationReason, Session,
+            SessionStatus,
+        },
         token::TokenHash,
     },
     enrich::{DeviceDetails, DeviceType, GeoLocation},
 };
 
-/// A session with its account's log-out-of-all cut-off: everything the validity rule needs.
+/// A session with its account's log-out-of-all cut-offs: everything the validity rule needs.
 #[derive(Debug, Clone)]
 pub struct SessionWithCutOff {
     /// The session.
     pub session: Session,
-    /// The account's `revoked_generation` (0 when never logged out of all).
-    pub cut_generation: i64,
+    /// The account's cut-offs (zero when never logged out of all).
+    pub cut: GenerationCut,
+    /// True when the account is disabled or being deleted.
+    pub account_disabled: bool,
 }
 
 /// Finds a session by token hash, with its account's cut-off, in one indexed read.
@@ -46,7 +51,15 @@ pub async fn find_by_token_hash(
         .map(|(model, account)| {
             Ok(SessionWithCutOff {
                 session: into_domain(model)?,
-                cut_generation: account.map_or(0, |account| account.revoked_generation),
+                cut: account
+                    .as_ref()
+                    .map_or(GenerationCut::default(), |account| GenerationCut {
+                        visible: account.revoked_generation,
+                        hidden: account.hidden_cut_generation,
+                    }),
+                account_disabled: account.is_some_and(|account| {
+                    account.disabled_at.is_some() || account.deleted_at.is_some()
+                }),
             })
         })
         .transpose()
@@ -337,27 +350,35 @@ async fn lock_in_order(
     Ok(())
 }
 
-/// Marks up to `batch` of the account's visible sessions born before generation
-/// `cut_generation` revoked at `revoked_at`; returns how many changed (0 when the sweep is done).
+/// What a log-out of all's sweep marks: the account's sessions born before `cut_generation`,
+/// visible ones only unless `include_hidden`.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepCut<'a> {
+    /// The account.
+    pub account_id: &'a AccountId,
+    /// The generation the log-out set.
+    pub cut_generation: i64,
+    /// The hidden kinds are covered too.
+    pub include_hidden: bool,
+}
+
+/// Marks up to `batch` of the sessions `cut` covers revoked as `marking` says; returns how many
+/// changed (0 when the sweep is done).
 #[tracing::instrument(name = "db.sessions.sweep_batch", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn sweep_batch(
     conn: &impl ConnectionTrait,
-    account_id: &AccountId,
-    cut_generation: i64,
-    revoked_at: Timestamp,
-    reason: RevocationReason,
-    revocation_id: RevocationId,
+    cut: SweepCut<'_>,
+    marking: super::session_sets::Marking,
     batch: u64,
 ) -> Result<u64, StoreError> {
+    let SweepCut {
+        account_id,
+        cut_generation,
+        include_hidden,
+    } = cut;
     // Pick the batch and lock it in session-id order (see `apply_activity`), then mark it by
     // its id range: no parameter per session.
-    let filter = || {
-        Condition::all()
-            .add(session::Column::AccountId.eq(account_id.as_str()))
-            .add(session::Column::Visible.eq(true))
-            .add(session::Column::RevokedAt.is_null())
-            .add(session::Column::Generation.lt(cut_generation))
-    };
+    let filter = || cut_filter(account_id, cut_generation, include_hidden);
     let pending: Vec<String> = session::Entity::find()
         .select_only()
         .column(session::Column::SessionId)
@@ -373,53 +394,67 @@ pub async fn sweep_batch(
     };
     // Sessions in the range that pass the filter are exactly the locked ones: one registered
     // meanwhile is born in the cut generation or later.
-    super::session_sets::mark_range(
-        conn,
-        filter(),
-        first,
-        last,
-        super::session_sets::Marking {
-            at: revoked_at,
-            reason,
-            revocation_id,
-        },
-    )
-    .await
+    super::session_sets::mark_range(conn, filter(), first, last, marking).await
 }
 
-/// How many visible, unrevoked sessions of the account were born before generation
-/// `cut_generation`.
+/// The sessions a log-out of all that set `cut_generation` covers and has not marked yet:
+/// unrevoked, born before the cut, visible (or of any kind with `include_hidden`).
+fn cut_filter(account_id: &AccountId, cut_generation: i64, include_hidden: bool) -> Condition {
+    let mut filter = Condition::all()
+        .add(session::Column::AccountId.eq(account_id.as_str()))
+        .add(session::Column::RevokedAt.is_null())
+        .add(session::Column::Generation.lt(cut_generation));
+    if !include_hidden {
+        filter = filter.add(session::Column::Visible.eq(true));
+    }
+    filter
+}
+
+/// Moves one session to generation `generation` (the session a log-out of all keeps), under
+/// the account lock the log-out holds.
+#[tracing::instrument(name = "db.sessions.restamp_generation", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn restamp_generation(
+    conn: &impl ConnectionTrait,
+    session_id: SessionId,
+    generation: i64,
+) -> Result<(), StoreError> {
+    session::Entity::update_many()
+        .col_expr(session::Column::Generation, Expr::value(generation))
+        .filter(session::Column::SessionId.eq(session_id.to_string()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many unrevoked sessions of the account (visible ones, or of every kind with
+/// `include_hidden`) were born before generation `cut_generation`.
 #[tracing::instrument(name = "db.sessions.count_before", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn count_before(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
     cut_generation: i64,
+    include_hidden: bool,
 ) -> Result<u64, StoreError> {
     use sea_orm::PaginatorTrait;
     Ok(session::Entity::find()
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
-        .filter(session::Column::Visible.eq(true))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::Generation.lt(cut_generation))
+        .filter(cut_filter(account_id, cut_generation, include_hidden))
         .count(conn)
         .await?)
 }
 
-/// The products of the account's visible, unrevoked sessions born before generation
-/// `cut_generation`.
+/// The products of the account's unrevoked sessions (visible ones, or of every kind with
+/// `include_hidden`) born before generation `cut_generation`.
 pub async fn products_before(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
     cut_generation: i64,
+    include_hidden: bool,
 ) -> Result<Vec<Product>, StoreError> {
     let stored: Vec<String> = session::Entity::find()
         .select_only()
         .column(session::Column::Product)
         .distinct()
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
-        .filter(session::Column::Visible.eq(true))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::Generation.lt(cut_generation))
+        .filter(cut_filter(account_id, cut_generation, include_hidden))
         .into_tuple::<String>()
         .all(conn)
         .await?;

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub revocation_propagation_lag: Histogram<f64>,
     /// Sessions ended because their account reached its session limit, by product.
     pub sessions_evicted: Counter<u64>,
+    /// Rows deleted by the retention pruner, by table.
+    pub rows_pruned: Counter<u64>,
     /// The most active visible sessions one account has been seen with by this server (counted
     /// at sign-in): an account being flooded shows here first.
     largest_account: Gauge<u64>,
@@ -96,6 +98,10 @@ pub fn metrics() -> &'static Metrics {
             sessions_evicted: meter
                 .u64_counter("active_sessions.sessions.evicted")
                 .with_description("Sessions ended because their account reached its session limit")
+                .build(),
+            rows_pruned: meter
+                .u64_counter("active_sessions.retention.rows_pruned")
+                .with_description("Rows deleted by the retention pruner, by table")
                 .build(),
             largest_account: meter
                 .u64_gauge("active_sessions.accounts.largest_session_count")

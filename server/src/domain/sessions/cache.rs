@@ -24,7 +24,7 @@ use crate::{
     domain::{
         ids::{AccountId, DeviceId, SessionId},
         revocation::{Revocation, RevocationScope},
-        session::Session,
+        session::{GenerationCut, Session},
         token::TokenHash,
     },
 };
@@ -34,8 +34,8 @@ use crate::{
 pub struct CachedSession {
     /// The session as last read.
     pub session: Session,
-    /// The account's log-out-of-all generation when read.
-    pub cut_generation: i64,
+    /// The account's log-out-of-all cut-offs when read.
+    pub cut: GenerationCut,
 }
 
 #[derive(Debug)]

@@ -209,8 +209,12 @@ impl Sessions {
         // Subscribe before reading the log, so nothing committed in between is missed.
         let live = self.inner.feed.batches.subscribe();
         let head = revocations::head(self.inner.store.reader()).await?;
+        let pruned_through = revocations::pruned_through(self.inner.store.reader()).await?;
         let start = match cursor {
-            Some(cursor) if cursor > head || cursor < 0 => return Err(DomainError::CursorExpired),
+            // Ahead of the log (not issued here), or behind what the log still keeps.
+            Some(cursor) if cursor > head || cursor < pruned_through || cursor < 0 => {
+                return Err(DomainError::CursorExpired);
+            }
             Some(cursor) => cursor,
             None => head,
         };
@@ -318,6 +322,19 @@ impl Sessions {
                         return false;
                     }
                 };
+            // The pruner may have deleted rows past this position since the stream opened: then
+            // the batch skipped them, and the client must resynchronise.
+            match revocations::pruned_through(self.inner.store.reader()).await {
+                Ok(pruned) if pruned > *position => {
+                    let _ = tx.send(Err(DomainError::CursorExpired)).await;
+                    return false;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    let _ = tx.send(Err(err.into())).await;
+                    return false;
+                }
+            }
             if batch.is_empty() {
                 return true;
             }

@@ -1,11 +1,14 @@
 //! The SessionService's commands over one shared context: registration, validation, activity,
-//! the Active sessions rows, log-outs (one row, one session, everything), the revocation feed,
-//! and the security history. Each command lives in its own file as an `impl Sessions` block.
+//! the Active sessions rows, log-outs (one row, one session, everything, all but one), the
+//! identity system's account lifecycle (disable, enable, delete), the revocation feed, and the
+//! security history. Each command lives in its own file as an `impl Sessions` block.
 
 mod activity;
 mod cache;
 mod feed;
 mod history;
+mod lifecycle;
+mod log_out_all;
 mod register;
 mod revoke;
 mod rows;
@@ -19,6 +22,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub use activity::ActivityBuffer;
 pub use cache::{CacheStats, CachedSession, ValidationCache};
 pub use feed::{MAX_FEED_STALENESS, RevocationBatch, RevocationFeed, WatchBatch};
+pub use lifecycle::Erasure;
+pub use log_out_all::LogOutAllRequest;
 pub use register::{NewSession, Registered};
 pub(crate) use revoke::{Covered, LogOut, reason_for};
 pub use revoke::{MAX_SESSION_IDS, RevokeOutcome, RevokeResult, RevokeTarget};

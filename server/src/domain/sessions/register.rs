@@ -159,6 +159,10 @@ impl Sessions {
         // whatever the replicas' clocks say.
         let account =
             accounts::lock_or_create(&*txn, &request.account_id, self.inner.clock.now()).await?;
+        // A disabled account (or one being deleted) signs in nowhere, not even by a replay.
+        if account.is_disabled() {
+            return Err(DomainError::AccountDisabled);
+        }
         let now = self.inner.clock.now();
 
         if let Some(request_id) = &request.request_id

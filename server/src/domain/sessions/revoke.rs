@@ -14,7 +14,7 @@ use crate::{
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId, RevocationId, SessionId, new_ulid},
         revocation::{Revocation, RevocationScope},
-        session::{Product, RevocationReason, Session, SessionStatus},
+        session::{GenerationCut, Product, RevocationReason, Session, SessionStatus},
         subject::{Owner, Subject},
     },
     store::{
@@ -190,7 +190,11 @@ impl Sessions {
         };
         Ok(sessions::find(conn, current).await?.filter(|s| {
             s.client_kind.is_visible()
-                && s.is_active(active.now, active.idle_timeout, active.cut_generation)
+                && s.is_active(
+                    active.now,
+                    active.idle_timeout,
+                    GenerationCut::visible_only(active.cut_generation),
+                )
         }))
     }
 
@@ -228,7 +232,7 @@ impl Sessions {
                     .filter(|s| s.account_id == owner.account_id && s.client_kind.is_visible())
                     .ok_or(DomainError::NotFound("session"))?;
                 session
-                    .is_active(now, self.idle_timeout(), account.revoked_generation)
+                    .is_active(now, self.idle_timeout(), account.generation_cut())
                     .then_some(Covered::Session(session))
             }
         };
@@ -403,6 +407,8 @@ impl Sessions {
             sessions_revoked: i64::try_from(marked).unwrap_or(i64::MAX),
             completed_at: Some(now),
             actor: actor.to_stored(),
+            includes_hidden_kinds: false,
+            kept_session_id: None,
         };
         if remove_trust {
             trusted_devices::remove(conn, &first.account_id, &first.device_id, now).await?;
@@ -431,96 +437,6 @@ impl Sessions {
             .about_device(first);
             security_events::insert(conn, &event).await?;
         }
-        Ok(revocation)
-    }
-
-    /// Logs out every session of the account (RevokeAllSessions): one write of the cut-off
-    /// makes them invalid at once; the sweep marks the rows afterwards. The cut-off is a
-    /// generation: the account's count of log-outs of all, incremented under the account row
-    /// lock that registrations also take, so "signed in before the log-out" is decided by lock
-    /// order, never by comparing two replicas' clocks, and a later log-out never moves it back.
-    pub async fn revoke_all(
-        &self,
-        subject: &Subject,
-        validate_only: bool,
-        remove_trusted_devices: bool,
-        actor: &Actor,
-    ) -> Result<Revocation, DomainError> {
-        let owner = self.eligible_owner(subject).await?;
-        let txn = self.inner.store.write().await?;
-        let mut account =
-            accounts::lock_or_create(&*txn, &owner.account_id, self.inner.clock.now()).await?;
-        // The generation is read once the account lock is held, so every registration ordered
-        // before this log-out by the lock is born below its cut, and every later one at it.
-        let now = self.inner.clock.now();
-        let cut_generation = account.revoked_generation.saturating_add(1);
-        // For display only: the instant shown as the cut-off never moves back, even when this
-        // replica's clock is behind the one that wrote the previous cut-off.
-        let revoked_before = account.revoked_before.map_or(now, |old| old.max(now));
-        let products = sessions::products_before(&*txn, &owner.account_id, cut_generation).await?;
-        let to_sweep = sessions::count_before(&*txn, &owner.account_id, cut_generation).await?;
-        let mut revocation = Revocation {
-            revocation_id: RevocationId::from_ulid(new_ulid(now)),
-            seq: 0,
-            account_id: owner.account_id.clone(),
-            scope: RevocationScope::All,
-            reason: reason_for(actor, RevocationReason::UserLogOutAll),
-            device_id: None,
-            session_ids: Vec::new(),
-            products,
-            effective_at: now,
-            revoked_before: Some(revoked_before),
-            cut_generation: Some(cut_generation),
-            trust_removed: false,
-            sessions_revoked: 0,
-            completed_at: (to_sweep == 0).then_some(now),
-            actor: actor.to_stored(),
-        };
-        if validate_only {
-            revocation.sessions_revoked = i64::try_from(to_sweep).unwrap_or(i64::MAX);
-            return Ok(revocation);
-        }
-        revocation.seq = revocations::next_seq(&*txn).await?;
-        account.revoked_before = Some(revoked_before);
-        account.revoked_generation = cut_generation;
-        account.updated_at = now;
-        accounts::update(&*txn, &account).await?;
-        let untrusted = if remove_trusted_devices {
-            trusted_devices::remove_all(&*txn, &owner.account_id, now).await?
-        } else {
-            Vec::new()
-        };
-        revocation.trust_removed = !untrusted.is_empty();
-        revocations::insert(&*txn, &revocation).await?;
-        let mut event = SecurityEvent::new(
-            owner.account_id.clone(),
-            SecurityEventType::LogOutAll,
-            now,
-            actor,
-        );
-        event.revocation_id = Some(revocation.revocation_id);
-        event.session_count = i64::try_from(to_sweep).unwrap_or(i64::MAX);
-        security_events::insert(&*txn, &event).await?;
-        for device_id in untrusted {
-            let mut event = SecurityEvent::new(
-                owner.account_id.clone(),
-                SecurityEventType::DeviceTrustRemoved,
-                now,
-                actor,
-            );
-            event.device_id = Some(device_id);
-            event.revocation_id = Some(revocation.revocation_id);
-            security_events::insert(&*txn, &event).await?;
-        }
-        txn.commit().await?;
-        self.after_revocation(&revocation);
-        self.inner.sweep_wake.notify_one();
-        tracing::info!(
-            account_id = %owner.account_id,
-            revocation_id = %revocation.revocation_id,
-            sessions = to_sweep,
-            "logged out of all sessions"
-        );
         Ok(revocation)
     }
 

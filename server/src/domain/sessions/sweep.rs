@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Sessions;
 use crate::{
     domain::{DomainError, revocation::Revocation},
-    store::{revocations, sessions},
+    store::{revocations, session_sets, sessions},
 };
 
 /// How often unfinished sweeps are looked for when nothing wakes the sweeper.
@@ -40,11 +40,16 @@ impl Sessions {
             let txn = self.inner.store.write().await?;
             let marked = sessions::sweep_batch(
                 &*txn,
-                &revocation.account_id,
-                cut_generation,
-                cut_off,
-                revocation.reason,
-                revocation.revocation_id,
+                sessions::SweepCut {
+                    account_id: &revocation.account_id,
+                    cut_generation,
+                    include_hidden: revocation.includes_hidden_kinds,
+                },
+                session_sets::Marking {
+                    at: cut_off,
+                    reason: revocation.reason,
+                    revocation_id: revocation.revocation_id,
+                },
                 batch,
             )
             .await?;
@@ -52,7 +57,13 @@ impl Sessions {
             // re-check after a row lock can skip rows and still leave others unmarked. Done
             // means nothing before the cut-off is left unmarked.
             let done = marked < batch
-                && sessions::count_before(&*txn, &revocation.account_id, cut_generation).await?
+                && sessions::count_before(
+                    &*txn,
+                    &revocation.account_id,
+                    cut_generation,
+                    revocation.includes_hidden_kinds,
+                )
+                .await?
                     == 0;
             let completed_at = done.then(|| self.inner.clock.now());
             revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at)

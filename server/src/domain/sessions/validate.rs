@@ -71,7 +71,7 @@ impl Sessions {
         };
         let cached = CachedSession {
             session: found.session,
-            cut_generation: found.cut_generation,
+            cut: found.cut,
         };
         let valid = self.still_valid(&cached, now);
         if valid.is_some() {
@@ -91,7 +91,7 @@ impl Sessions {
             .unwrap_or(session.last_active_at)
             .max(session.last_active_at);
         session
-            .is_active_with_activity(now, self.idle_timeout(), cached.cut_generation, last_active)
+            .is_active_with_activity(now, self.idle_timeout(), cached.cut, last_active)
             .then(|| ValidSession {
                 session_id: session.session_id,
                 account_id: session.account_id.clone(),

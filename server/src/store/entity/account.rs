@@ -17,6 +17,13 @@ pub struct Model {
     /// How many times the account was logged out of all sessions (only grows): visible
     /// sessions registered with a lower `sessions.generation` are cut off.
     pub revoked_generation: i64,
+    /// When DisableAccount disabled the account (registration refused while set).
+    pub disabled_at: Option<i64>,
+    /// When DeleteAccount began erasing the account (the row goes last).
+    pub deleted_at: Option<i64>,
+    /// Sessions of the hidden kinds born below this generation are cut off too (only grows,
+    /// never above `revoked_generation`).
+    pub hidden_cut_generation: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

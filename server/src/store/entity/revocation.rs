@@ -25,6 +25,10 @@ pub struct Model {
     pub sessions_revoked: i64,
     pub completed_at: Option<i64>,
     pub actor: String,
+    /// For scope ALL: the hidden kinds were cut off too.
+    pub includes_hidden_kinds: bool,
+    /// For scope ALL: the session kept valid ("all but one").
+    pub kept_session_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

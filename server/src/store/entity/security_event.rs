@@ -25,6 +25,8 @@ pub struct Model {
     pub actor: String,
     pub revocation_id: Option<String>,
     pub session_count: i64,
+    /// Why, for log-outs (a stored `RevocationReason`).
+    pub reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

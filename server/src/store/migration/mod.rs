@@ -17,6 +17,7 @@ mod m20261127_000007_create_server_settings;
 mod m20261130_000010_retire_idempotency_seal_key;
 mod m20261130_000020_index_sessions_by_device_and_id;
 mod m20261130_000030_add_generations;
+mod m20261201_000040_add_account_lifecycle_and_retention;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_retire_idempotency_seal_key::Migration),
             Box::new(m20261130_000020_index_sessions_by_device_and_id::Migration),
             Box::new(m20261130_000030_add_generations::Migration),
+            Box::new(m20261201_000040_add_account_lifecycle_and_retention::Migration),
         ]
     }
 }
