@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use active_sessions_client::{Error, Owner, Registration, RevokeAllOptions};
+use active_sessions_client::{Error, Owner, Registration, RevokeAllOptions, ValidationCache};
 use active_sessions_e2e::{TestApp, e2e};
 use sea_orm::{ConnectionTrait, Database, Statement};
 
@@ -152,5 +152,42 @@ e2e! {
         }
         assert!(pruning.await.unwrap() >= 40);
         assert_eq!(count(&app, "sessions").await, 40, "the new sign-ins and their recent log-outs stay");
+    }
+}
+
+e2e! {
+    async fn a_product_cache_whose_cursor_was_pruned_while_it_was_away_resynchronises(app) with short_retention, {
+        let connection = app.connect_with_token(None).await;
+        let cache = ValidationCache::builder(connection.clone()).start().await;
+        tokio::time::timeout(Duration::from_secs(10), cache.wait_live()).await.unwrap();
+        let signed_in = connection
+            .sessions()
+            .register(Registration::chatgpt_browser("acct", "laptop").lifetime(300 * DAY))
+            .await
+            .unwrap();
+        assert!(cache.validate(&signed_in.token).await.unwrap().is_some());
+        assert_eq!(cache.len(), 1, "cached before the server goes away");
+
+        // The cache's server goes away. Meanwhile another replica logs the session out and the
+        // log is pruned past the cache's cursor, so that revocation can never be replayed.
+        app.shut_down().await;
+        tokio::time::timeout(Duration::from_secs(10), cache.wait_not_live()).await.unwrap();
+        let other = app.replica().await;
+        let other_connection = other.connect_with_token(None).await;
+        other_connection.sessions().revoke_row(Owner::account("acct"), "laptop", true).await.unwrap();
+        app.clock.advance(11 * DAY);
+        assert!(other.services().pruner().prune_once().await.unwrap().revocations >= 1);
+
+        // Back on the same address: resuming from the pruned cursor is refused, so the cache
+        // forgets what it cannot vet and follows the log from its end.
+        app.resume().await;
+        tokio::time::timeout(Duration::from_secs(10), cache.wait_live()).await.unwrap();
+        assert!(
+            cache.validate(&signed_in.token).await.unwrap().is_none(),
+            "a session logged out while the cache was away is still valid from memory"
+        );
+        let last_error = cache.last_stream_error().unwrap_or_default();
+        assert!(last_error.contains("cursor"), "{last_error}");
+        other.stop().await;
     }
 }
