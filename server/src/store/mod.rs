@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod entity;
 pub mod erasure;
 mod error;
+pub mod generation_cuts;
 pub mod idempotency;
 pub mod migration;
 pub mod retention;

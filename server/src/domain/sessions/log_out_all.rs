@@ -19,7 +19,7 @@ use crate::{
         session::{RevocationReason, Session},
         subject::Subject,
     },
-    store::{accounts, revocations, security_events, sessions, trusted_devices},
+    store::{accounts, generation_cuts, revocations, security_events, sessions, trusted_devices},
 };
 
 /// What RevokeAllSessions asks for.
@@ -149,9 +149,11 @@ impl Sessions {
         // replica's clock is behind the one that wrote the previous cut-off.
         let revoked_before = account.revoked_before.map_or(now, |old| old.max(now));
         let products =
-            sessions::products_before(conn, &account_id, cut_generation, include_hidden).await?;
+            generation_cuts::products_before(conn, &account_id, cut_generation, include_hidden)
+                .await?;
         let mut covered =
-            sessions::count_before(conn, &account_id, cut_generation, include_hidden).await?;
+            generation_cuts::count_before(conn, &account_id, cut_generation, include_hidden)
+                .await?;
         if kept.is_some_and(|kept| include_hidden || kept.client_kind.is_visible()) {
             covered = covered.saturating_sub(1);
         }
@@ -187,7 +189,7 @@ impl Sessions {
         account.updated_at = now;
         accounts::update(conn, account).await?;
         if let Some(kept) = kept {
-            sessions::restamp_generation(conn, kept.session_id, cut_generation).await?;
+            generation_cuts::restamp_generation(conn, kept.session_id, cut_generation).await?;
         }
         let untrusted = if remove_trusted_devices {
             trusted_devices::remove_all(conn, &account_id, now).await?

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Sessions;
 use crate::{
     domain::{DomainError, revocation::Revocation},
-    store::{revocations, session_sets, sessions},
+    store::{generation_cuts, revocations, session_sets},
 };
 
 /// How often unfinished sweeps are looked for when nothing wakes the sweeper.
@@ -38,9 +38,9 @@ impl Sessions {
         let mut total = 0;
         loop {
             let txn = self.inner.store.write().await?;
-            let marked = sessions::sweep_batch(
+            let marked = generation_cuts::sweep_batch(
                 &*txn,
-                sessions::SweepCut {
+                generation_cuts::SweepCut {
                     account_id: &revocation.account_id,
                     cut_generation,
                     include_hidden: revocation.includes_hidden_kinds,
@@ -57,7 +57,7 @@ impl Sessions {
             // re-check after a row lock can skip rows and still leave others unmarked. Done
             // means nothing before the cut-off is left unmarked.
             let done = marked < batch
-                && sessions::count_before(
+                && generation_cuts::count_before(
                     &*txn,
                     &revocation.account_id,
                     cut_generation,
