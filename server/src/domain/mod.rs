@@ -7,6 +7,7 @@ pub mod eligibility;
 pub mod error;
 pub mod history;
 pub mod ids;
+pub mod log_out_rule;
 pub mod page_token;
 pub mod retention;
 pub mod revocation;

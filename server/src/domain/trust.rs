@@ -12,6 +12,7 @@ use super::{
     DomainError,
     history::{Actor, SecurityEvent, SecurityEventType},
     ids::{AccountId, DeviceId, SessionId},
+    log_out_rule::{LogOutDecision, NoLogOutReason, RowFacts, decide},
     revocation::Revocation,
     session::{Product, RevocationReason, Session},
     sessions::{Covered, LogOut, Sessions, reason_for},
@@ -312,14 +313,32 @@ impl TrustService {
         } else {
             None
         };
-        if let Some(plan) = &plan {
-            let current = self.sessions.active_current(&*txn, &owner, &active).await?;
-            if current.is_some_and(|current| current.device_id == *device_id) {
+        let holds_current_session = match &plan {
+            Some(_) => self
+                .sessions
+                .active_current(&*txn, &owner, &active)
+                .await?
+                .is_some_and(|current| current.device_id == *device_id),
+            None => false,
+        };
+        let decision = decide(RowFacts {
+            has_active_session: plan.is_some(),
+            holds_current_session,
+            status_unavailable: plan.as_ref().is_some_and(|plan| plan.unavailable),
+            trusted_device: in_force,
+        });
+        match decision {
+            LogOutDecision::Refused(NoLogOutReason::CurrentSession) => {
                 return Err(DomainError::CurrentSession);
             }
-            if plan.unavailable {
+            LogOutDecision::Refused(NoLogOutReason::StatusUnavailable) => {
                 return Err(DomainError::StatusUnavailable);
             }
+            // Nothing to log out: only the trust goes (below). Otherwise the sessions end, and
+            // the trust with them when it is in force.
+            LogOutDecision::AlreadyLoggedOut
+            | LogOutDecision::LogOut
+            | LogOutDecision::LogOutAndRemove => {}
         }
         let revoked_session_ids = plan
             .as_ref()
@@ -347,7 +366,7 @@ impl TrustService {
                         &Covered::Device(plan),
                         LogOut {
                             reason: reason_for(actor, RevocationReason::TrustRemoved),
-                            remove_trust: in_force,
+                            remove_trust: decision == LogOutDecision::LogOutAndRemove,
                             actor,
                             now,
                         },

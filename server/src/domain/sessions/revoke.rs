@@ -13,6 +13,7 @@ use crate::{
         DomainError,
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId, RevocationId, SessionId, new_ulid},
+        log_out_rule::{LogOutDecision, NoLogOutReason, RowFacts, decide},
         revocation::{Revocation, RevocationScope},
         session::{GenerationCut, Product, RevocationReason, Session, SessionStatus},
         subject::{Owner, Subject},
@@ -236,7 +237,49 @@ impl Sessions {
                     .then_some(Covered::Session(session))
             }
         };
-        let Some(covered) = covered else {
+        // The current row is one row (S8): every session on the current session's device
+        // belongs to it, whichever product, and whether named by device or by session id.
+        let holds_current_session = covered.as_ref().is_some_and(|covered| {
+            owner
+                .current_device
+                .as_ref()
+                .is_some_and(|current| covered.first().device_id == *current)
+        });
+        let status_unavailable = match &covered {
+            Some(Covered::Session(session)) => session.status == SessionStatus::Unavailable,
+            Some(Covered::Device(plan)) => plan.unavailable,
+            None => false,
+        };
+        // Only a whole device is "logged out and removed".
+        let trusted_device = match (&covered, target) {
+            (Some(covered), RevokeTarget::Device(_)) => !trusted_devices::trusted_among(
+                &*txn,
+                &owner.account_id,
+                std::slice::from_ref(&covered.first().device_id),
+                now,
+            )
+            .await?
+            .is_empty(),
+            _ => false,
+        };
+        let decision = decide(RowFacts {
+            has_active_session: covered.is_some(),
+            holds_current_session,
+            status_unavailable,
+            trusted_device,
+        });
+        let remove_trust = match decision {
+            LogOutDecision::Refused(NoLogOutReason::CurrentSession) => {
+                return Err(DomainError::CurrentSession);
+            }
+            LogOutDecision::Refused(NoLogOutReason::StatusUnavailable) => {
+                return Err(DomainError::StatusUnavailable);
+            }
+            LogOutDecision::AlreadyLoggedOut => None,
+            LogOutDecision::LogOut => Some(false),
+            LogOutDecision::LogOutAndRemove => Some(true),
+        };
+        let (Some(covered), Some(remove_trust)) = (covered, remove_trust) else {
             return Ok(RevokeResult {
                 outcome: RevokeOutcome::AlreadyLoggedOut,
                 session_ids: Vec::new(),
@@ -246,42 +289,10 @@ impl Sessions {
                 revocation: None,
             });
         };
-        // The current row is one row (S8): every session on the current session's device
-        // belongs to it, whichever product, and whether named by device or by session id.
-        let current_row = owner
-            .current_device
-            .as_ref()
-            .is_some_and(|current| covered.first().device_id == *current);
-        if current_row {
-            return Err(DomainError::CurrentSession);
-        }
-        let (unavailable, session_ids, session_count, products) = match &covered {
-            Covered::Session(session) => (
-                session.status == SessionStatus::Unavailable,
-                vec![session.session_id],
-                1,
-                vec![session.product],
-            ),
-            Covered::Device(plan) => (
-                plan.unavailable,
-                plan.newest_ids.clone(),
-                plan.count,
-                plan.products.clone(),
-            ),
+        let (session_ids, session_count, products) = match &covered {
+            Covered::Session(session) => (vec![session.session_id], 1, vec![session.product]),
+            Covered::Device(plan) => (plan.newest_ids.clone(), plan.count, plan.products.clone()),
         };
-        if unavailable {
-            return Err(DomainError::StatusUnavailable);
-        }
-        let device_id = covered.first().device_id.clone();
-        let remove_trust = matches!(target, RevokeTarget::Device(_))
-            && !trusted_devices::trusted_among(
-                &*txn,
-                &owner.account_id,
-                std::slice::from_ref(&device_id),
-                now,
-            )
-            .await?
-            .is_empty();
         let outcome = if remove_trust {
             RevokeOutcome::LoggedOutAndRemoved
         } else {

@@ -16,6 +16,7 @@ use crate::{
     domain::{
         DomainError,
         ids::{AccountId, DeviceId, SessionId},
+        log_out_rule::{LogOutDecision, RowFacts, decide},
         session::{Product, Session, SessionStatus},
         subject::Subject,
     },
@@ -37,13 +38,19 @@ pub enum LogOutAction {
     None(NoLogOutReason),
 }
 
-/// Why a row offers no log-out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoLogOutReason {
-    /// It holds the caller's current session.
-    CurrentSession,
-    /// Its status cannot be confirmed.
-    StatusUnavailable,
+pub use crate::domain::log_out_rule::NoLogOutReason;
+
+impl LogOutAction {
+    /// What a row offers when the rule decided `decision`; `None` when nothing is left to log
+    /// out (no row).
+    fn offered(decision: LogOutDecision) -> Option<Self> {
+        match decision {
+            LogOutDecision::AlreadyLoggedOut => None,
+            LogOutDecision::Refused(reason) => Some(Self::None(reason)),
+            LogOutDecision::LogOut => Some(Self::LogOut),
+            LogOutDecision::LogOutAndRemove => Some(Self::LogOutAndRemove),
+        }
+    }
 }
 
 /// The most sessions a row carries: its most recently active ones, enough to render it.
@@ -117,18 +124,12 @@ impl SessionRow {
         } else {
             SessionStatus::Active
         };
-        let action = if current {
-            LogOutAction::None(NoLogOutReason::CurrentSession)
-        } else if status == SessionStatus::Unavailable {
-            LogOutAction::None(NoLogOutReason::StatusUnavailable)
-        } else if trusted {
-            LogOutAction::LogOutAndRemove
-        } else {
-            LogOutAction::LogOut
-        };
-        if sessions.is_empty() {
-            return None;
-        }
+        let action = LogOutAction::offered(decide(RowFacts {
+            has_active_session: !sessions.is_empty(),
+            holds_current_session: current,
+            status_unavailable: status == SessionStatus::Unavailable,
+            trusted_device: trusted,
+        }))?;
         Some(Self {
             device_id,
             products: counts.keys().copied().collect(),
