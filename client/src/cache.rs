@@ -5,6 +5,7 @@ use std::{
     collections::{HashMap, HashSet, VecDeque},
     fmt,
     future::Future,
+    hash::{BuildHasherDefault, Hash, Hasher},
     pin::Pin,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
@@ -167,6 +168,21 @@ impl ValidationCache {
                 retry: None,
             },
         }
+    }
+
+    /// `token`'s session when the stream is live and the session is cached and fresh, without
+    /// waiting (counted as a hit); `None` when [`validate`](Self::validate) must answer (and
+    /// count the miss or the bypass).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn cached(&self, token: &str) -> Option<ValidSession> {
+        let key = Key::of(token);
+        let mut state = self.shared.state();
+        if !state.live {
+            return None;
+        }
+        let session = state.lookup(&key)?;
+        self.shared.hits.fetch_add(1, Ordering::Relaxed);
+        Some(session)
     }
 
     /// Whether `token` is signed in: from memory when the stream is live and the session is
@@ -500,7 +516,7 @@ async fn follow(shared: Arc<Shared>) {
 }
 
 /// A cache key: the SHA-256 of the token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key([u8; 32]);
 
 impl Key {
@@ -508,6 +524,38 @@ impl Key {
         Self(Sha256::digest(token.as_bytes()).into())
     }
 }
+
+impl Hash for Key {
+    /// The digest's first eight bytes: already uniformly spread.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// Hashes a [`Key`] as the number it writes, without rehashing it: a SHA-256 digest needs no
+/// keyed hash against collisions, and only sessions the server validated are ever stored.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type ByKey<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
 
 #[derive(Debug)]
 struct Entry {
@@ -573,7 +621,7 @@ struct Tombstone {
 
 #[derive(Debug, Default)]
 struct State {
-    entries: HashMap<Key, Entry>,
+    entries: ByKey<Entry>,
     by_session: HashMap<String, Key>,
     by_account: HashMap<String, HashSet<Key>>,
     /// Keys in insertion order, with the entry id they were inserted as (stale ones skipped).

@@ -129,8 +129,8 @@ pub use error::Error;
 pub use health::CacheHealth;
 #[cfg(feature = "tower")]
 pub use layer::{
-    DEFAULT_COOKIE, SessionBody, SessionLayer, SessionRejection, SessionService, SessionValidator,
-    SessionValidatorBuilder, SignedOut, TokenSource, ValidateThrough, session_of,
+    DEFAULT_COOKIE, SessionBody, SessionFuture, SessionLayer, SessionRejection, SessionService,
+    SessionValidator, SessionValidatorBuilder, SignedOut, TokenSource, ValidateThrough, session_of,
 };
 pub use retry::RetryPolicy;
 pub use sessions::{

@@ -15,7 +15,7 @@ mod refusal;
 mod validator;
 
 use std::{
-    future::Future,
+    future::{Future, Ready},
     pin::Pin,
     task::{Context, Poll},
 };
@@ -117,34 +117,134 @@ where
 {
     type Response = http::Response<SessionBody<ResBody>>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = SessionFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        // Most requests are answered without waiting (a session the cache holds, or no token):
+        // the inner service, polled ready, is called at once.
+        let token = self.validator.token(request.headers());
+        if let Some(answer) = self.validator.validate_now(token) {
+            return match let_through(self.signed_out_allowed, &mut request, answer) {
+                Ok(()) => SessionFuture::inner(self.inner.call(request)),
+                Err(rejection) => SessionFuture::refused(refusal(&rejection, &request)),
+            };
+        }
+        let token = token.map(str::to_owned);
         // The service that was polled ready serves this request; its clone serves the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.validator.clone();
         let signed_out_allowed = self.signed_out_allowed;
-        let token = validator.token(request.headers()).map(str::to_owned);
-        Box::pin(async move {
-            match validator.validate(token.as_deref()).await {
-                Ok(session) => {
-                    request.extensions_mut().insert(session);
-                }
-                Err(rejection) if signed_out_allowed && rejection.is_signed_out() => {
-                    request.extensions_mut().insert(SignedOut(rejection));
-                }
-                Err(rejection) => {
-                    return Ok(rejection.response_for(request.headers()).map(Either::Right));
-                }
+        SessionFuture::waiting(Box::pin(async move {
+            let answer = validator.validate(token.as_deref()).await;
+            if let Err(rejection) = let_through(signed_out_allowed, &mut request, answer) {
+                return Ok(refusal(&rejection, &request));
             }
             let response = inner.call(request).await?;
             Ok(response.map(Either::Left))
-        })
+        }))
+    }
+}
+
+/// Puts the validation's answer in the request's extensions: the session, or why it is signed
+/// out when signed-out requests are let through; otherwise returns the rejection.
+fn let_through<ReqBody>(
+    signed_out_allowed: bool,
+    request: &mut http::Request<ReqBody>,
+    answer: Result<ValidSession, SessionRejection>,
+) -> Result<(), SessionRejection> {
+    match answer {
+        Ok(session) => {
+            request.extensions_mut().insert(session);
+            Ok(())
+        }
+        Err(rejection) if signed_out_allowed && rejection.is_signed_out() => {
+            request.extensions_mut().insert(SignedOut(rejection));
+            Ok(())
+        }
+        Err(rejection) => Err(rejection),
+    }
+}
+
+/// The answer to a request refused for `rejection`.
+fn refusal<ReqBody, ResBody>(
+    rejection: &SessionRejection,
+    request: &http::Request<ReqBody>,
+) -> http::Response<SessionBody<ResBody>> {
+    rejection.response_for(request.headers()).map(Either::Right)
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of a [`SessionService`]: the inner service's, a refusal, or a
+    /// validation that has to wait (on the server) before the inner service is called.
+    pub struct SessionFuture<F, B, E> {
+        #[pin]
+        state: FutureState<F, B, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = FutureStateProjection]
+    enum FutureState<F, B, E> {
+        Inner { #[pin] future: F },
+        Refused { answer: Ready<Result<http::Response<SessionBody<B>>, E>> },
+        Waiting { future: BoxFuture<Result<http::Response<SessionBody<B>>, E>> },
+    }
+}
+
+impl<F, B, E> SessionFuture<F, B, E> {
+    fn inner(future: F) -> Self {
+        Self {
+            state: FutureState::Inner { future },
+        }
+    }
+
+    fn refused(response: http::Response<SessionBody<B>>) -> Self {
+        Self {
+            state: FutureState::Refused {
+                answer: std::future::ready(Ok(response)),
+            },
+        }
+    }
+
+    fn waiting(future: BoxFuture<Result<http::Response<SessionBody<B>>, E>>) -> Self {
+        Self {
+            state: FutureState::Waiting { future },
+        }
+    }
+}
+
+impl<F, B, E> Future for SessionFuture<F, B, E>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<SessionBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            FutureStateProjection::Inner { future } => future
+                .poll(cx)
+                .map(|answer| answer.map(|response| response.map(Either::Left))),
+            FutureStateProjection::Refused { answer } => Pin::new(answer).poll(cx),
+            FutureStateProjection::Waiting { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, B, E> std::fmt::Debug for SessionFuture<F, B, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            FutureState::Inner { .. } => "inner",
+            FutureState::Refused { .. } => "refused",
+            FutureState::Waiting { .. } => "waiting",
+        };
+        f.debug_struct("SessionFuture")
+            .field("state", &state)
+            .finish()
     }
 }
 

@@ -117,23 +117,44 @@ impl SessionValidator {
         let Some(token) = token else {
             return Err(SessionRejection::MissingToken);
         };
-        let inner = &self.inner;
-        let answer = match &inner.through {
+        let answer = match &self.inner.through {
             ValidateThrough::Cache(cache) => cache.validate(token).await,
             ValidateThrough::Server(client) => client.validate(token).await,
         };
         match answer {
-            Ok(Some(session))
-                if inner.products.is_empty() || inner.products.contains(&session.product) =>
-            {
-                if let Some(heartbeat) = &inner.heartbeat {
-                    heartbeat.beat(&session, token);
-                }
-                Ok(session)
-            }
-            Ok(_) => Err(SessionRejection::InvalidToken),
+            Ok(Some(session)) => self.accept(session, token),
+            Ok(None) => Err(SessionRejection::InvalidToken),
             Err(err) => Err(unavailable(&err)),
         }
+    }
+
+    /// What [`validate`](Self::validate) would answer, when that needs no waiting: no token,
+    /// or a session the cache holds. `None` when `validate` must be awaited.
+    pub(super) fn validate_now(
+        &self,
+        token: Option<&str>,
+    ) -> Option<Result<ValidSession, SessionRejection>> {
+        let Some(token) = token else {
+            return Some(Err(SessionRejection::MissingToken));
+        };
+        let ValidateThrough::Cache(cache) = &self.inner.through else {
+            return None;
+        };
+        let session = cache.cached(token)?;
+        Some(self.accept(session, token))
+    }
+
+    /// A signed-in `session` of `token`, let through if its product is accepted (and its
+    /// activity recorded when there is a heartbeat).
+    fn accept(&self, session: ValidSession, token: &str) -> Result<ValidSession, SessionRejection> {
+        let inner = &self.inner;
+        if !inner.products.is_empty() && !inner.products.contains(&session.product) {
+            return Err(SessionRejection::InvalidToken);
+        }
+        if let Some(heartbeat) = &inner.heartbeat {
+            heartbeat.beat(&session, token);
+        }
+        Ok(session)
     }
 }
 
