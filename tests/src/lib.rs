@@ -699,6 +699,32 @@ macro_rules! e2e {
     };
 }
 
+/// Writes a test twice, `NAME::sqlite` and `NAME::postgres`, for tests that start their server
+/// themselves (with callers or limits). The body gets the backend and returns early when the
+/// backend is not configured.
+#[macro_export]
+macro_rules! on_each_database {
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::Backend) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 /// Asserts a status code and, when given, the `ErrorInfo` reason and the fields of the
 /// `BadRequest` violations.
 pub fn assert_status(status: &tonic::Status, code: tonic::Code, reason: Option<&str>) {
