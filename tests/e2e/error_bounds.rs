@@ -154,8 +154,9 @@ e2e! {
         };
         refusals.push(("RevokeSession", sessions.revoke_session(revoke).await.unwrap_err()));
         let revoke_all = pb::RevokeAllSessionsRequest {
-            subject: subject(whole(1)),
+            subject: subject(whole(2)),
             validate_only: true,
+            keep_session_id: whole(2),
             ..Default::default()
         };
         refusals.push(("RevokeAllSessions", sessions.revoke_all_sessions(revoke_all).await.unwrap_err()));
@@ -203,6 +204,12 @@ e2e! {
         refusals.push(("ClearSsoLink", eligibility.clear_sso_link(clear).await.unwrap_err()));
         let workspace = pb::SetWorkspaceTypeRequest { account_id: whole(1), workspace_type: 99 };
         refusals.push(("SetWorkspaceType", eligibility.set_workspace_type(workspace).await.unwrap_err()));
+        let disable = pb::DisableAccountRequest { account_id: whole(1) };
+        refusals.push(("DisableAccount", eligibility.disable_account(disable).await.unwrap_err()));
+        let enable = pb::EnableAccountRequest { account_id: whole(1) };
+        refusals.push(("EnableAccount", eligibility.enable_account(enable).await.unwrap_err()));
+        let delete = pb::DeleteAccountRequest { account_id: whole(1) };
+        refusals.push(("DeleteAccount", eligibility.delete_account(delete).await.unwrap_err()));
 
         for (rpc, status) in &refusals {
             assert_bounded_invalid_argument(rpc, status);
