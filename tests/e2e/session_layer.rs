@@ -16,32 +16,9 @@ use active_sessions_client::{
     Connection, Owner, Registration, RetryPolicy, SessionLayer, SessionValidator, ValidationCache,
 };
 use active_sessions_e2e::{
-    Backend, TestApp, TestCaller, e2e,
+    TestApp, TestCaller, e2e, on_each_database,
     product::{self, bearer},
 };
-
-/// Writes a test twice, on SQLite and on PostgreSQL, for tests that start their own server.
-macro_rules! each_backend {
-    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let $backend = Backend::Sqlite;
-                $body
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let $backend = Backend::Postgres;
-                $body
-            }
-        }
-    };
-}
 
 /// A ChatGPT browser session of `account` on `device`: `(session id, token)`.
 async fn sign_in(connection: &Connection, account: &str, device: &str) -> (String, String) {
@@ -62,7 +39,7 @@ async fn live_cache(connection: Connection) -> ValidationCache {
     cache
 }
 
-each_backend! {
+on_each_database! {
     async fn layer_lets_through_only_signed_in_sessions_of_its_product(backend) {
         let callers = vec![
             TestCaller::new("chatgpt-web", &["product"], &["CHATGPT"]),
