@@ -14,6 +14,44 @@ use super::{
 };
 use crate::domain::ids::{AccountId, RevocationId};
 
+/// The first and last key of the account's next batch of up to `batch` rows of `E`, in key
+/// order, locked (where the engine locks rows) when `lock`; `None` when none are left.
+async fn next_key_range<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    (account, key): (E::Column, E::Column),
+    account_id: &AccountId,
+    batch: u64,
+    lock: bool,
+) -> Result<Option<(String, String)>, StoreError> {
+    let mut pick = E::find()
+        .select_only()
+        .column(key)
+        .filter(account.eq(account_id.as_str()))
+        .order_by_asc(key)
+        .limit(batch.max(1));
+    if lock {
+        pick = pick.lock_exclusive();
+    }
+    let keys: Vec<String> = pick.into_tuple::<String>().all(conn).await?;
+    Ok(keys.first().cloned().zip(keys.last().cloned()))
+}
+
+/// Deletes the account's rows of `E` whose key is in `first..=last`.
+async fn delete_key_range<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    (account, key): (E::Column, E::Column),
+    account_id: &AccountId,
+    (first, last): (String, String),
+) -> Result<u64, StoreError> {
+    Ok(E::delete_many()
+        .filter(account.eq(account_id.as_str()))
+        .filter(key.gte(first))
+        .filter(key.lte(last))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
 /// Deletes up to `batch` of the account's sessions, lowest ids first, with the idempotency
 /// records that point at them.
 #[tracing::instrument(name = "db.erasure.sessions", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
@@ -22,17 +60,10 @@ pub async fn sessions(
     account_id: &AccountId,
     batch: u64,
 ) -> Result<u64, StoreError> {
-    let ids: Vec<String> = session::Entity::find()
-        .select_only()
-        .column(session::Column::SessionId)
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
-        .order_by_asc(session::Column::SessionId)
-        .limit(batch.max(1))
-        .lock_exclusive()
-        .into_tuple::<String>()
-        .all(conn)
-        .await?;
-    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+    let columns = (session::Column::AccountId, session::Column::SessionId);
+    let Some((first, last)) =
+        next_key_range::<session::Entity>(conn, columns, account_id, batch, true).await?
+    else {
         return Ok(0);
     };
     let in_range = || {
@@ -67,26 +98,16 @@ pub async fn trusted_devices(
     account_id: &AccountId,
     batch: u64,
 ) -> Result<u64, StoreError> {
-    let ids: Vec<String> = trusted_device::Entity::find()
-        .select_only()
-        .column(trusted_device::Column::DeviceId)
-        .filter(trusted_device::Column::AccountId.eq(account_id.as_str()))
-        .order_by_asc(trusted_device::Column::DeviceId)
-        .limit(batch.max(1))
-        .lock_exclusive()
-        .into_tuple::<String>()
-        .all(conn)
-        .await?;
-    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
-        return Ok(0);
-    };
-    Ok(trusted_device::Entity::delete_many()
-        .filter(trusted_device::Column::AccountId.eq(account_id.as_str()))
-        .filter(trusted_device::Column::DeviceId.gte(first.as_str()))
-        .filter(trusted_device::Column::DeviceId.lte(last.as_str()))
-        .exec(conn)
-        .await?
-        .rows_affected)
+    let columns = (
+        trusted_device::Column::AccountId,
+        trusted_device::Column::DeviceId,
+    );
+    match next_key_range::<trusted_device::Entity>(conn, columns, account_id, batch, true).await? {
+        Some(range) => {
+            delete_key_range::<trusted_device::Entity>(conn, columns, account_id, range).await
+        }
+        None => Ok(0),
+    }
 }
 
 /// Deletes up to `batch` of the account's security events, oldest first.
@@ -96,25 +117,16 @@ pub async fn security_events(
     account_id: &AccountId,
     batch: u64,
 ) -> Result<u64, StoreError> {
-    let ids: Vec<String> = security_event::Entity::find()
-        .select_only()
-        .column(security_event::Column::EventId)
-        .filter(security_event::Column::AccountId.eq(account_id.as_str()))
-        .order_by_asc(security_event::Column::EventId)
-        .limit(batch.max(1))
-        .into_tuple::<String>()
-        .all(conn)
-        .await?;
-    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
-        return Ok(0);
-    };
-    Ok(security_event::Entity::delete_many()
-        .filter(security_event::Column::AccountId.eq(account_id.as_str()))
-        .filter(security_event::Column::EventId.gte(first.as_str()))
-        .filter(security_event::Column::EventId.lte(last.as_str()))
-        .exec(conn)
-        .await?
-        .rows_affected)
+    let columns = (
+        security_event::Column::AccountId,
+        security_event::Column::EventId,
+    );
+    match next_key_range::<security_event::Entity>(conn, columns, account_id, batch, false).await? {
+        Some(range) => {
+            delete_key_range::<security_event::Entity>(conn, columns, account_id, range).await
+        }
+        None => Ok(0),
+    }
 }
 
 /// Deletes up to `batch` of the account's revocations other than `keep` (the deletion's own,
