@@ -188,19 +188,3 @@ pub async fn deletion_revocation(
     })
     .transpose()
 }
-
-/// True when the account still has a session row.
-pub async fn any_sessions(
-    conn: &impl ConnectionTrait,
-    account_id: &AccountId,
-) -> Result<bool, StoreError> {
-    Ok(session::Entity::find()
-        .select_only()
-        .column(session::Column::SessionId)
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
-        .limit(1)
-        .into_tuple::<String>()
-        .one(conn)
-        .await?
-        .is_some())
-}

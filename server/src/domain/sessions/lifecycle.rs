@@ -18,7 +18,7 @@ use crate::domain::{
     revocation::Revocation,
     session::RevocationReason,
 };
-use crate::store::{accounts, erasure, security_events};
+use crate::store::{accounts, erasure, security_events, sessions};
 
 /// Rows erased per transaction by a deletion.
 const ERASE_BATCH: u64 = 1_000;
@@ -209,7 +209,7 @@ impl Sessions {
             if accounts::lock(&*txn, account_id).await?.is_none() {
                 return Ok(erased);
             }
-            if erasure::any_sessions(&*txn, account_id).await? {
+            if sessions::any_for_account(&*txn, account_id).await? {
                 continue;
             }
             accounts::delete(&*txn, account_id).await?;
