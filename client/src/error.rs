@@ -155,11 +155,15 @@ impl Error {
 }
 
 /// True when the status was made on this side because the connection failed under the call
-/// (the replica went away, sent GOAWAY, reset the stream): tonic reports that as INTERNAL or
-/// UNKNOWN with the transport error as its source. No server answered, so for the caller it is
+/// (the replica went away, sent GOAWAY, reset the stream, closed the connection mid-call): tonic
+/// reports that as INTERNAL, UNKNOWN or CANCELLED with the transport error as its source (a
+/// status the server sent has no source). No server answered, so for the caller it is
 /// the service being unavailable, and an idempotent call may be retried elsewhere.
 fn cut_off_by_the_connection(status: &Status) -> bool {
-    if !matches!(status.code(), Code::Internal | Code::Unknown) {
+    if !matches!(
+        status.code(),
+        Code::Internal | Code::Unknown | Code::Cancelled
+    ) {
         return false;
     }
     let mut source = std::error::Error::source(status);
