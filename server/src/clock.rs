@@ -72,7 +72,7 @@ impl Clock for SystemClock {
 }
 
 /// The system's wall clock corrected by an offset to a reference clock (the database's, see
-/// `crate::time_alignment`): every replica reading it agrees on "now" to within the
+/// the `time_alignment` module): every replica reading it agrees on "now" to within the
 /// measurement's uncertainty, whatever its own clock says. The offset starts at zero and is
 /// replaced by each new measurement.
 #[derive(Debug, Default)]

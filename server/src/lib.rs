@@ -1,8 +1,9 @@
 //! The active-sessions server: the sign-in sessions of an account across first-party products,
 //! their trusted devices, and who may see them.
 //!
-//! Data flows one way: gRPC request -> validation (proto -> domain types) -> domain -> store
-//! (sea-orm, one transaction per command) -> response. See ARCHITECTURE.md for the map.
+//! Dependencies point one way: gRPC (proto -> domain types) -> service (the commands, one
+//! transaction each) -> store (sea-orm) -> domain (pure values and rules). See ARCHITECTURE.md
+//! for the map.
 
 #![cfg_attr(
     not(test),
@@ -21,6 +22,7 @@ pub mod limits;
 pub mod oversize;
 pub mod probe;
 pub mod seal_key;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod time_alignment;

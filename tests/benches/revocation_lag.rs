@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use active_sessions_e2e::{Backend, POSTGRES_URL_VAR, SignIn, TestApp, by_account, pb};
-use active_sessions_server::domain::sessions::MAX_FEED_STALENESS;
+use active_sessions_server::service::sessions::MAX_FEED_STALENESS;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

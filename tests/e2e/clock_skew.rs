@@ -14,7 +14,7 @@ use std::{
 use active_sessions_e2e::{Backend, POSTGRES_URL_VAR, SignIn, TestApp, by_account, e2e, pb};
 use active_sessions_server::{
     clock::{Clock, ManualClock, Timestamp},
-    domain::sessions::MAX_FEED_STALENESS,
+    service::sessions::MAX_FEED_STALENESS,
 };
 use pb::session_service_client::SessionServiceClient;
 use tonic::transport::Channel;

@@ -11,7 +11,7 @@ use std::{
 };
 
 use active_sessions_e2e::{Backend, SignIn, TestApp, by_account, pb};
-use active_sessions_server::domain::sessions::MAX_FEED_STALENESS;
+use active_sessions_server::service::sessions::MAX_FEED_STALENESS;
 use tokio::{net::TcpListener, sync::watch};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_types::StatusExt;

@@ -8,7 +8,7 @@ use opentelemetry_semantic_conventions as semconv;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{auth::CallerRegistry, domain::sessions::Sessions, store::Store};
+use crate::{auth::CallerRegistry, service::sessions::Sessions, store::Store};
 
 /// `db.client.connection.pool.name` of the server's one database pool.
 const DB_POOL_NAME: &str = "active-sessions";

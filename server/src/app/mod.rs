@@ -23,15 +23,17 @@ use crate::{
     clock::{AlignedClock, Clock},
     config::{Config, SecurityConfig},
     domain::{
-        eligibility::EligibilityService,
-        retention::{Pruner, RetentionSettings},
-        session::Lifetimes,
-        sessions::{SessionSettings, Sessions},
-        subject::SubjectResolver,
-        token_seal::TokenSealer,
-        trust::{TrustPolicy, TrustService},
+        retention::RetentionSettings, session::Lifetimes, token_seal::TokenSealer,
+        trust::TrustPolicy,
     },
     enrich::GeoIp,
+    service::{
+        eligibility::EligibilityService,
+        retention::Pruner,
+        sessions::{SessionSettings, Sessions},
+        subject::SubjectResolver,
+        trust::TrustService,
+    },
     store::{Store, StoreError},
 };
 

@@ -9,12 +9,17 @@ use hmac::{Hmac, Mac};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::Sha256;
 
-use super::{DomainError, ids::AccountId};
+use super::ids::AccountId;
 
 /// Longest page token accepted (bytes).
 pub const MAX_PAGE_TOKEN_LEN: usize = 512;
 /// Bytes of the HMAC kept in the token.
 const TAG_LEN: usize = 16;
+
+/// A page token that was altered, or issued for another account or query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("page_token is not valid for this request")]
+pub struct InvalidPageToken;
 
 /// Signs and verifies page tokens.
 #[derive(Clone)]
@@ -58,25 +63,23 @@ impl PageTokens {
         kind: &str,
         account: &AccountId,
         filter: &str,
-    ) -> Result<T, DomainError> {
+    ) -> Result<T, InvalidPageToken> {
         if token.len() > MAX_PAGE_TOKEN_LEN {
-            return Err(DomainError::PageTokenInvalid);
+            return Err(InvalidPageToken);
         }
-        let (payload, tag) = token.split_once('.').ok_or(DomainError::PageTokenInvalid)?;
+        let (payload, tag) = token.split_once('.').ok_or(InvalidPageToken)?;
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
-            .map_err(|_| DomainError::PageTokenInvalid)?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .map_err(|_| DomainError::PageTokenInvalid)?;
+            .map_err(|_| InvalidPageToken)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| InvalidPageToken)?;
         let mac = self.mac(kind, account, filter, &payload);
         // Constant-time comparison of the truncated tag.
         if tag.len() != TAG_LEN {
-            return Err(DomainError::PageTokenInvalid);
+            return Err(InvalidPageToken);
         }
         mac.verify_truncated_left(&tag)
-            .map_err(|_| DomainError::PageTokenInvalid)?;
-        serde_json::from_slice(&payload).map_err(|_| DomainError::PageTokenInvalid)
+            .map_err(|_| InvalidPageToken)?;
+        serde_json::from_slice(&payload).map_err(|_| InvalidPageToken)
     }
 
     fn tag(&self, kind: &str, account: &AccountId, filter: &str, payload: &[u8]) -> Vec<u8> {

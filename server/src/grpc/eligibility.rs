@@ -13,11 +13,11 @@ use super::session_proto::revocation_to_proto;
 use crate::auth::Caller;
 use crate::domain::{
     account::{Eligibility, WorkspaceType},
-    eligibility::EligibilityService,
     ids::OrganizationId,
-    sessions::Sessions,
-    subject::SubjectResolver,
     text::Violations,
+};
+use crate::service::{
+    eligibility::EligibilityService, sessions::Sessions, subject::SubjectResolver,
 };
 
 /// The AccountEligibility handlers.

@@ -10,10 +10,10 @@ use crate::{
         ids::{RevocationId, SessionId},
         revocation::{Revocation, RevocationScope},
         session::{AuthMethod, ClientKind, Product, RevocationReason, Session, SessionStatus},
-        sessions::{LogOutAction, NoLogOutReason, RevokeOutcome, SessionRow, ValidSession},
         text::{Violations, check_free_text},
     },
     enrich::{DeviceDetails, DeviceType, GeoLocation},
+    service::sessions::{LogOutAction, NoLogOutReason, RevokeOutcome, SessionRow, ValidSession},
 };
 
 /// Largest page a list call returns.

@@ -23,10 +23,10 @@ use super::{
 use crate::auth::{Authentication, Caller, ProductScope};
 use crate::domain::{
     ids::{DeviceId, RequestId},
-    sessions::{LogOutAllRequest, NewSession, RevokeTarget, Sessions},
     text::Violations,
     token::SessionToken,
 };
+use crate::service::sessions::{LogOutAllRequest, NewSession, RevokeTarget, Sessions};
 
 /// The SessionService handlers.
 #[derive(Debug, Clone)]

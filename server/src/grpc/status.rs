@@ -10,73 +10,71 @@ use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::{
-    DomainError,
-    text::{Violations, truncate_at_char_boundary},
-};
+use crate::domain::text::{Violations, truncate_at_char_boundary};
+use crate::service::ServiceError;
 
 /// How long a client should wait before retrying after a transient store failure.
 const STORE_RETRY_DELAY: Duration = Duration::from_secs(1);
 
-impl From<DomainError> for Status {
-    fn from(err: DomainError) -> Self {
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
         match err {
-            DomainError::Invalid(violations) => invalid_argument(&violations),
-            DomainError::NotFound(what) => refusal(
+            ServiceError::Invalid(violations) => invalid_argument(&violations),
+            ServiceError::NotFound(what) => refusal(
                 Code::NotFound,
                 format!("{what} not found"),
                 ErrorReason::NotFound,
                 &[("resource", what)],
             ),
-            DomainError::SsoLinked(protocol) => refusal(
+            ServiceError::SsoLinked(protocol) => refusal(
                 Code::FailedPrecondition,
                 err.to_string(),
                 ErrorReason::AccountSsoLinked,
                 &[("sso_protocol", protocol.as_str())],
             ),
-            DomainError::AccountDisabled => refusal(
+            ServiceError::AccountDisabled => refusal(
                 Code::FailedPrecondition,
                 err.to_string(),
                 ErrorReason::AccountDisabled,
                 &[],
             ),
-            DomainError::CurrentSession => refusal(
+            ServiceError::CurrentSession => refusal(
                 Code::FailedPrecondition,
                 err.to_string(),
                 ErrorReason::CurrentSession,
                 &[],
             ),
-            DomainError::StatusUnavailable => refusal(
+            ServiceError::StatusUnavailable => refusal(
                 Code::FailedPrecondition,
                 err.to_string(),
                 ErrorReason::StatusUnavailable,
                 &[],
             ),
-            DomainError::SessionNotValid => refusal(
+            ServiceError::SessionNotValid => refusal(
                 Code::Unauthenticated,
                 err.to_string(),
                 ErrorReason::SessionNotValid,
                 &[],
             ),
-            DomainError::RequestIdReused => refusal(
+            ServiceError::RequestIdReused => refusal(
                 Code::AlreadyExists,
                 err.to_string(),
                 ErrorReason::RequestIdReused,
                 &[],
             ),
-            DomainError::SealedTokenUnavailable(session_id) => refusal(
+            ServiceError::SealedTokenUnavailable(session_id) => refusal(
                 Code::FailedPrecondition,
                 err.to_string(),
                 ErrorReason::SealedTokenUnavailable,
                 &[("session_id", &session_id.to_string())],
             ),
-            DomainError::NotOwnerSession => refusal(
+            ServiceError::NotOwnerSession => refusal(
                 Code::PermissionDenied,
                 err.to_string(),
                 ErrorReason::SubjectNotOwnerSession,
                 &[],
             ),
-            DomainError::PageTokenInvalid => {
+            ServiceError::PageTokenInvalid => {
                 let mut details = ErrorDetails::new();
                 details
                     .set_error_info(
@@ -87,22 +85,22 @@ impl From<DomainError> for Status {
                     .add_bad_request_violation("page_token", err.to_string());
                 Status::with_error_details(Code::InvalidArgument, err.to_string(), details)
             }
-            DomainError::CursorExpired => refusal(
+            ServiceError::CursorExpired => refusal(
                 Code::OutOfRange,
                 err.to_string(),
                 ErrorReason::CursorNotResumable,
                 &[],
             ),
-            DomainError::Entropy => {
+            ServiceError::Entropy => {
                 tracing::error!("the OS random number generator failed");
                 Status::internal("internal error")
             }
-            DomainError::Store(crate::store::StoreError::DeadlineExceeded) => {
+            ServiceError::Store(crate::store::StoreError::DeadlineExceeded) => {
                 Status::deadline_exceeded(
                     "the call's deadline passed before its change could commit; nothing was changed",
                 )
             }
-            DomainError::RevocationFeedStale(store_err) => {
+            ServiceError::RevocationFeedStale(store_err) => {
                 tracing::warn!(error = %store_err, "revocation feed stale and database unavailable: refusing to vouch");
                 let mut details = ErrorDetails::with_retry_info(Some(STORE_RETRY_DELAY));
                 details.set_error_info(
@@ -116,7 +114,7 @@ impl From<DomainError> for Status {
                     details,
                 )
             }
-            DomainError::Store(store_err) if store_err.is_transient() => {
+            ServiceError::Store(store_err) if store_err.is_transient() => {
                 tracing::warn!(error = %store_err, "database unavailable");
                 let mut details = ErrorDetails::with_retry_info(Some(STORE_RETRY_DELAY));
                 details.set_error_info(
@@ -130,7 +128,7 @@ impl From<DomainError> for Status {
                     details,
                 )
             }
-            DomainError::Store(store_err) => {
+            ServiceError::Store(store_err) => {
                 tracing::error!(error = %store_err, "database error");
                 Status::internal("internal error")
             }

@@ -15,8 +15,9 @@ use crate::auth::Caller;
 use crate::domain::{
     ids::DeviceId,
     text::Violations,
-    trust::{TrustMethod, TrustService, TrustedDevice},
+    trust::{TrustMethod, TrustedDevice},
 };
+use crate::service::trust::TrustService;
 
 /// The TrustedDeviceService handlers.
 #[derive(Debug, Clone)]

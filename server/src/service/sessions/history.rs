@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::Sessions;
+use crate::service::ServiceError;
 use crate::{
-    domain::{DomainError, history::SecurityEvent, ids::EventId, subject::Subject},
+    domain::{history::SecurityEvent, ids::EventId, subject::Subject},
     store::security_events,
 };
 
@@ -24,7 +25,7 @@ impl Sessions {
         subject: &Subject,
         page_size: u64,
         page_token: Option<&str>,
-    ) -> Result<(Vec<SecurityEvent>, Vec<String>, Option<String>), DomainError> {
+    ) -> Result<(Vec<SecurityEvent>, Vec<String>, Option<String>), ServiceError> {
         let owner = self.eligible_owner(subject).await?;
         let before = page_token
             .map(|token| {
@@ -32,7 +33,7 @@ impl Sessions {
                     self.inner
                         .page_tokens
                         .open(token, "events", &owner.account_id, "")?;
-                EventId::parse(&position.before).map_err(|_| DomainError::PageTokenInvalid)
+                EventId::parse(&position.before).map_err(|_| ServiceError::PageTokenInvalid)
             })
             .transpose()?;
         let mut events = security_events::list(

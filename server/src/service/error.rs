@@ -1,12 +1,16 @@
-//! The domain's error type: every way a command can be refused, in terms a caller can act on.
-//! The gRPC layer maps each variant to exactly one status code with rich details.
+//! The service layer's error type: every way a command can be refused, in terms a caller can act
+//! on. The gRPC layer maps each variant to exactly one status code with rich details.
 
-use super::{account::SsoProtocol, ids::SessionId, text::Violations};
-use crate::store::StoreError;
+use crate::{
+    domain::{
+        account::SsoProtocol, ids::SessionId, page_token::InvalidPageToken, text::Violations,
+    },
+    store::StoreError,
+};
 
 /// Why a command was refused or failed.
 #[derive(Debug, thiserror::Error)]
-pub enum DomainError {
+pub enum ServiceError {
     /// The request is malformed; each violation names its field.
     #[error("invalid request")]
     Invalid(Violations),
@@ -64,8 +68,14 @@ pub enum DomainError {
     Store(#[from] StoreError),
 }
 
-impl From<Violations> for DomainError {
+impl From<Violations> for ServiceError {
     fn from(violations: Violations) -> Self {
         Self::Invalid(violations)
+    }
+}
+
+impl From<InvalidPageToken> for ServiceError {
+    fn from(_: InvalidPageToken) -> Self {
+        Self::PageTokenInvalid
     }
 }

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use super::{
-    DomainError,
-    account::{Account, Eligibility, SsoLink, SsoProtocol, WorkspaceType},
-    ids::{AccountId, OrganizationId},
-};
+use super::ServiceError;
 use crate::{
     clock::Clock,
+    domain::{
+        account::{Account, Eligibility, SsoLink, SsoProtocol, WorkspaceType},
+        ids::{AccountId, OrganizationId},
+    },
     store::{Store, accounts},
 };
 
@@ -30,26 +30,26 @@ impl EligibilityService {
     pub async fn check(
         &self,
         account_id: &AccountId,
-    ) -> Result<(Eligibility, Option<Account>), DomainError> {
+    ) -> Result<(Eligibility, Option<Account>), ServiceError> {
         let account = accounts::find(self.store.reader(), account_id).await?;
         Ok((Eligibility::of(account.as_ref()), account))
     }
 
-    /// Refuses an ineligible account with [`DomainError::SsoLinked`]: the guard of every
+    /// Refuses an ineligible account with [`ServiceError::SsoLinked`]: the guard of every
     /// owner-facing call.
-    pub fn ensure_eligible(account: Option<&Account>) -> Result<(), DomainError> {
+    pub fn ensure_eligible(account: Option<&Account>) -> Result<(), ServiceError> {
         match Eligibility::of(account) {
             Eligibility::Eligible => Ok(()),
-            Eligibility::SsoLinked(protocol) => Err(DomainError::SsoLinked(protocol)),
-            Eligibility::Disabled => Err(DomainError::AccountDisabled),
+            Eligibility::SsoLinked(protocol) => Err(ServiceError::SsoLinked(protocol)),
+            Eligibility::Disabled => Err(ServiceError::AccountDisabled),
         }
     }
 
     /// Reads an account.
-    pub async fn get(&self, account_id: &AccountId) -> Result<Account, DomainError> {
+    pub async fn get(&self, account_id: &AccountId) -> Result<Account, ServiceError> {
         accounts::find(self.store.reader(), account_id)
             .await?
-            .ok_or(DomainError::NotFound("account"))
+            .ok_or(ServiceError::NotFound("account"))
     }
 
     /// Records (or replaces) the account's SSO link.
@@ -58,7 +58,7 @@ impl EligibilityService {
         account_id: &AccountId,
         protocol: SsoProtocol,
         organization_id: OrganizationId,
-    ) -> Result<Account, DomainError> {
+    ) -> Result<Account, ServiceError> {
         self.update(account_id, |account, now| {
             let unchanged = account.sso_link.as_ref().is_some_and(|link| {
                 link.protocol == protocol && link.organization_id == organization_id
@@ -75,7 +75,7 @@ impl EligibilityService {
     }
 
     /// Removes the account's SSO link, if any.
-    pub async fn clear_sso_link(&self, account_id: &AccountId) -> Result<Account, DomainError> {
+    pub async fn clear_sso_link(&self, account_id: &AccountId) -> Result<Account, ServiceError> {
         self.update(account_id, |account, _| account.sso_link = None)
             .await
     }
@@ -85,7 +85,7 @@ impl EligibilityService {
         &self,
         account_id: &AccountId,
         workspace_type: WorkspaceType,
-    ) -> Result<Account, DomainError> {
+    ) -> Result<Account, ServiceError> {
         self.update(account_id, |account, _| {
             account.workspace_type = workspace_type;
         })
@@ -98,7 +98,7 @@ impl EligibilityService {
         &self,
         account_id: &AccountId,
         change: impl FnOnce(&mut Account, crate::clock::Timestamp),
-    ) -> Result<Account, DomainError> {
+    ) -> Result<Account, ServiceError> {
         let txn = self.store.write().await?;
         let mut account = accounts::lock_or_create(&*txn, account_id, self.clock.now()).await?;
         let now = self.clock.now();

@@ -8,10 +8,10 @@
 //! hidden kinds (asked for, or implied by the reason) raises their cut too.
 
 use super::{Sessions, reason_for};
+use crate::service::ServiceError;
 use crate::{
     clock::Timestamp,
     domain::{
-        DomainError,
         account::Account,
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{RevocationId, SessionId, new_ulid},
@@ -67,7 +67,7 @@ impl Sessions {
         subject: &Subject,
         request: &LogOutAllRequest,
         actor: &Actor,
-    ) -> Result<Revocation, DomainError> {
+    ) -> Result<Revocation, ServiceError> {
         let owner = self.eligible_owner(subject).await?;
         let txn = self.inner.store.write().await?;
         let mut account =
@@ -87,7 +87,7 @@ impl Sessions {
                         session.account_id == owner.account_id
                             && session.is_active(now, self.idle_timeout(), account.generation_cut())
                     })
-                    .ok_or(DomainError::NotFound("session"))?,
+                    .ok_or(ServiceError::NotFound("session"))?,
             ),
         };
         let revocation = self
@@ -132,7 +132,7 @@ impl Sessions {
         conn: &impl sea_orm::ConnectionTrait,
         account: &mut Account,
         plan: LogOutAllPlan<'_>,
-    ) -> Result<Revocation, DomainError> {
+    ) -> Result<Revocation, ServiceError> {
         let LogOutAllPlan {
             reason,
             include_hidden,

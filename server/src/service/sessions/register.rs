@@ -13,9 +13,9 @@ use std::{net::IpAddr, time::Duration};
 use sha2::{Digest, Sha256};
 
 use super::{Covered, LogOut, Sessions};
+use crate::service::ServiceError;
 use crate::{
     domain::{
-        DomainError,
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId, RequestId, SessionId, new_ulid},
         revocation::Revocation,
@@ -107,7 +107,7 @@ impl Sessions {
         scope: &str,
         request: NewSession,
         actor: &Actor,
-    ) -> Result<Registered, DomainError> {
+    ) -> Result<Registered, ServiceError> {
         let lifetimes = self.inner.settings.lifetimes;
         let lifetime = match request.lifetime {
             None => lifetimes.default_lifetime,
@@ -130,7 +130,7 @@ impl Sessions {
         // insert of the idempotency record; the retry then finds its record and answers as a
         // replay or a reuse.
         match self.try_register(scope, &request, lifetime, actor).await {
-            Err(DomainError::Store(StoreError::Conflict)) => {
+            Err(ServiceError::Store(StoreError::Conflict)) => {
                 self.try_register(scope, &request, lifetime, actor).await
             }
             other => other,
@@ -143,7 +143,7 @@ impl Sessions {
         request: &NewSession,
         lifetime: Duration,
         actor: &Actor,
-    ) -> Result<Registered, DomainError> {
+    ) -> Result<Registered, ServiceError> {
         let fingerprint = request.fingerprint();
         let device = parse_user_agent(&request.user_agent);
         let location = request
@@ -161,7 +161,7 @@ impl Sessions {
             accounts::lock_or_create(&*txn, &request.account_id, self.inner.clock.now()).await?;
         // A disabled account (or one being deleted) signs in nowhere, not even by a replay.
         if account.is_disabled() {
-            return Err(DomainError::AccountDisabled);
+            return Err(ServiceError::AccountDisabled);
         }
         let now = self.inner.clock.now();
 
@@ -169,7 +169,7 @@ impl Sessions {
             && let Some(record) = idempotency::find(&*txn, scope, request_id.as_str(), now).await?
         {
             if record.request_hash != fingerprint {
-                return Err(DomainError::RequestIdReused);
+                return Err(ServiceError::RequestIdReused);
             }
             let session = sessions::find(&*txn, record.session_id)
                 .await?
@@ -185,7 +185,7 @@ impl Sessions {
                     session_id = %session.session_id,
                     "a registration replay's token does not open under the token seal key"
                 );
-                return Err(DomainError::SealedTokenUnavailable(session.session_id));
+                return Err(ServiceError::SealedTokenUnavailable(session.session_id));
             };
             return Ok(Registered {
                 session,
@@ -215,7 +215,7 @@ impl Sessions {
             }
             _ => false,
         };
-        let token = SessionToken::mint().map_err(|_| DomainError::Entropy)?;
+        let token = SessionToken::mint().map_err(|_| ServiceError::Entropy)?;
         let session = Session {
             session_id: SessionId::from_ulid(new_ulid(now)),
             account_id: request.account_id.clone(),
@@ -253,7 +253,7 @@ impl Sessions {
                 .inner
                 .sealer
                 .seal(&binding, &token)
-                .map_err(|_| DomainError::Entropy)?;
+                .map_err(|_| ServiceError::Entropy)?;
             let record = IdempotencyRecord {
                 request_hash: fingerprint,
                 session_id: session.session_id,
@@ -327,7 +327,7 @@ impl Sessions {
         cut_generation: i64,
         now: crate::clock::Timestamp,
         actor: &Actor,
-    ) -> Result<Vec<Revocation>, DomainError> {
+    ) -> Result<Vec<Revocation>, ServiceError> {
         let active = self.active_at(now, cut_generation);
         let count = session_sets::count_active(conn, account_id, &active).await?;
         crate::telemetry::metrics::metrics().record_account_size(count + 1);

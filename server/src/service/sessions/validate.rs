@@ -9,10 +9,10 @@ use std::net::IpAddr;
 use tokio_util::sync::CancellationToken;
 
 use super::{CachedSession, Sessions};
+use crate::service::ServiceError;
 use crate::{
     clock::Timestamp,
     domain::{
-        DomainError,
         ids::{AccountId, DeviceId, SessionId},
         session::Product,
         token::SessionToken,
@@ -46,7 +46,7 @@ impl Sessions {
     pub async fn validate(
         &self,
         token: &SessionToken,
-    ) -> Result<Option<ValidSession>, DomainError> {
+    ) -> Result<Option<ValidSession>, ServiceError> {
         let hash = token.hash();
         let now = self.inner.clock.now();
         // Fail closed: memory answers only while this replica hears revocations.
@@ -62,7 +62,7 @@ impl Sessions {
         let found = match sessions::find_by_token_hash(self.inner.store.reader(), &hash).await {
             Ok(found) => found,
             Err(err) if !fresh && err.is_transient() => {
-                return Err(DomainError::RevocationFeedStale(err));
+                return Err(ServiceError::RevocationFeedStale(err));
             }
             Err(err) => return Err(err.into()),
         };
@@ -105,18 +105,18 @@ impl Sessions {
     }
 
     /// Records activity on a valid session of a product the caller may see.
-    /// [`DomainError::NotFound`] when the token is not signed in, or belongs to another product.
+    /// [`ServiceError::NotFound`] when the token is not signed in, or belongs to another product.
     pub async fn touch(
         &self,
         token: &SessionToken,
         ip: Option<IpAddr>,
         visible_product: impl Fn(Product) -> bool,
-    ) -> Result<ValidSession, DomainError> {
+    ) -> Result<ValidSession, ServiceError> {
         let valid = self
             .validate(token)
             .await?
             .filter(|valid| visible_product(valid.product))
-            .ok_or(DomainError::NotFound("session"))?;
+            .ok_or(ServiceError::NotFound("session"))?;
         self.inner
             .activity
             .record(valid.session_id, self.inner.clock.now(), ip);
@@ -124,7 +124,7 @@ impl Sessions {
     }
 
     /// Writes buffered heartbeats now. Returns how many sessions were written.
-    pub async fn flush_activity(&self) -> Result<usize, DomainError> {
+    pub async fn flush_activity(&self) -> Result<usize, ServiceError> {
         let batch = self.inner.activity.snapshot();
         if batch.is_empty() {
             return Ok(0);

@@ -23,8 +23,9 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::Sessions;
+use crate::service::ServiceError;
 use crate::{
-    domain::{DomainError, revocation::Revocation, session::Product},
+    domain::{revocation::Revocation, session::Product},
     store::{Store, StoreError, revocations},
 };
 
@@ -205,7 +206,7 @@ impl Sessions {
         cursor: Option<i64>,
         products: Vec<Product>,
         stop: CancellationToken,
-    ) -> Result<mpsc::Receiver<Result<WatchBatch, DomainError>>, DomainError> {
+    ) -> Result<mpsc::Receiver<Result<WatchBatch, ServiceError>>, ServiceError> {
         // Subscribe before reading the log, so nothing committed in between is missed.
         let live = self.inner.feed.batches.subscribe();
         let head = revocations::head(self.inner.store.reader()).await?;
@@ -213,7 +214,7 @@ impl Sessions {
         let start = match cursor {
             // Ahead of the log (not issued here), or behind what the log still keeps.
             Some(cursor) if cursor > head || cursor < pruned_through || cursor < 0 => {
-                return Err(DomainError::CursorExpired);
+                return Err(ServiceError::CursorExpired);
             }
             Some(cursor) => cursor,
             None => head,
@@ -228,7 +229,7 @@ impl Sessions {
 
     async fn stream_revocations(
         self,
-        tx: mpsc::Sender<Result<WatchBatch, DomainError>>,
+        tx: mpsc::Sender<Result<WatchBatch, ServiceError>>,
         mut live: broadcast::Receiver<RevocationBatch>,
         mut position: i64,
         products: Vec<Product>,
@@ -309,7 +310,7 @@ impl Sessions {
     /// Sends everything in the log after `position`. False when the stream is gone or failed.
     async fn catch_up(
         &self,
-        tx: &mpsc::Sender<Result<WatchBatch, DomainError>>,
+        tx: &mpsc::Sender<Result<WatchBatch, ServiceError>>,
         position: &mut i64,
         filter: &impl Fn(&[Revocation], &mut i64) -> Vec<Revocation>,
     ) -> bool {
@@ -326,7 +327,7 @@ impl Sessions {
             // the batch skipped them, and the client must resynchronise.
             match revocations::pruned_through(self.inner.store.reader()).await {
                 Ok(pruned) if pruned > *position => {
-                    let _ = tx.send(Err(DomainError::CursorExpired)).await;
+                    let _ = tx.send(Err(ServiceError::CursorExpired)).await;
                     return false;
                 }
                 Ok(_) => {}

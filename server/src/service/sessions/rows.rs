@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::Sessions;
+use crate::service::ServiceError;
 use crate::{
     clock::Timestamp,
     domain::{
-        DomainError,
         ids::{AccountId, DeviceId, SessionId},
         log_out_rule::{LogOutDecision, RowFacts, decide},
         session::{Product, Session, SessionStatus},
@@ -204,7 +204,7 @@ impl Sessions {
         product: Option<Product>,
         page_size: u64,
         page_token: Option<&str>,
-    ) -> Result<RowsPage, DomainError> {
+    ) -> Result<RowsPage, ServiceError> {
         let owner = self.eligible_owner(subject).await?;
         let filter = product.map_or("", Product::as_str);
         let now = self.inner.clock.now();
@@ -347,7 +347,7 @@ impl Sessions {
         product: Option<Product>,
         page_size: u64,
         page_token: Option<&str>,
-    ) -> Result<DeviceSessionsPage, DomainError> {
+    ) -> Result<DeviceSessionsPage, ServiceError> {
         let owner = self.eligible_owner(subject).await?;
         let filter = format!("{device_id}\n{}", product.map_or("", Product::as_str));
         let tokens = &self.inner.page_tokens;
@@ -356,7 +356,7 @@ impl Sessions {
                 tokens.open::<DevicePosition>(token, "device_sessions", &owner.account_id, &filter)
             })
             .transpose()?
-            .map(|p| SessionId::parse(&p.before).map_err(|_| DomainError::PageTokenInvalid))
+            .map(|p| SessionId::parse(&p.before).map_err(|_| ServiceError::PageTokenInvalid))
             .transpose()?;
         let now = self.inner.clock.now();
         let cut_generation = owner.account.as_ref().map_or(0, |a| a.revoked_generation);

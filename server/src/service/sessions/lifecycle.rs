@@ -11,13 +11,13 @@
 
 use super::{Sessions, log_out_all::LogOutAllPlan};
 use crate::domain::{
-    DomainError,
     account::Account,
     history::{Actor, SecurityEvent, SecurityEventType},
     ids::{AccountId, RevocationId},
     revocation::Revocation,
     session::RevocationReason,
 };
+use crate::service::ServiceError;
 use crate::store::{accounts, erasure, security_events, sessions};
 
 /// Rows erased per transaction by a deletion.
@@ -57,7 +57,7 @@ impl Sessions {
         &self,
         account_id: &AccountId,
         actor: &Actor,
-    ) -> Result<(Account, Option<Revocation>), DomainError> {
+    ) -> Result<(Account, Option<Revocation>), ServiceError> {
         let txn = self.inner.store.write().await?;
         let mut account =
             accounts::lock_or_create(&*txn, account_id, self.inner.clock.now()).await?;
@@ -104,12 +104,12 @@ impl Sessions {
         &self,
         account_id: &AccountId,
         actor: &Actor,
-    ) -> Result<Account, DomainError> {
+    ) -> Result<Account, ServiceError> {
         let txn = self.inner.store.write().await?;
         let mut account =
             accounts::lock_or_create(&*txn, account_id, self.inner.clock.now()).await?;
         if account.deleted_at.is_some() {
-            return Err(DomainError::AccountDisabled);
+            return Err(ServiceError::AccountDisabled);
         }
         if account.disabled_at.is_none() {
             return Ok(account);
@@ -135,7 +135,7 @@ impl Sessions {
         &self,
         account_id: &AccountId,
         actor: &Actor,
-    ) -> Result<Erasure, DomainError> {
+    ) -> Result<Erasure, ServiceError> {
         let txn = self.inner.store.write().await?;
         let Some(mut account) = accounts::lock(&*txn, account_id).await? else {
             return Ok(Erasure::default());
@@ -186,7 +186,7 @@ impl Sessions {
         &self,
         account_id: &AccountId,
         keep: Option<RevocationId>,
-    ) -> Result<Erasure, DomainError> {
+    ) -> Result<Erasure, ServiceError> {
         let mut erased = Erasure {
             existed: true,
             revocation_id: keep,
@@ -225,7 +225,7 @@ impl Sessions {
         account_id: &AccountId,
         keep: Option<RevocationId>,
         table: Erased,
-    ) -> Result<u64, DomainError> {
+    ) -> Result<u64, ServiceError> {
         let mut total = 0;
         loop {
             let txn = self.inner.store.write().await?;
@@ -251,7 +251,7 @@ impl Sessions {
 
     /// Finishes deletions that were interrupted (a crash, a lost connection): the pruner calls
     /// this on every round. Returns how many accounts it finished.
-    pub async fn finish_pending_deletions(&self) -> Result<u64, DomainError> {
+    pub async fn finish_pending_deletions(&self) -> Result<u64, ServiceError> {
         let pending = accounts::pending_deletions(self.inner.store.reader(), 16).await?;
         let mut finished = 0;
         for account_id in pending {

@@ -32,16 +32,15 @@ pub use rows::{
 };
 pub use validate::ValidSession;
 
-use super::{
-    DomainError,
-    eligibility::EligibilityService,
-    page_token::PageTokens,
-    session::Lifetimes,
-    subject::{Owner, Subject, SubjectResolver},
-    token_seal::TokenSealer,
-};
+use super::{ServiceError, eligibility::EligibilityService, subject::SubjectResolver};
 use crate::{
     clock::Clock,
+    domain::{
+        page_token::PageTokens,
+        session::Lifetimes,
+        subject::{Owner, Subject},
+        token_seal::TokenSealer,
+    },
     enrich::GeoIp,
     store::{Store, StoreError, settings},
 };
@@ -151,7 +150,7 @@ impl Sessions {
     /// owner acts through a session token (S7). An account named by id is an operator's
     /// break-glass (only operators may name accounts: `Caller::authorize_owner_call`), allowed
     /// on any account and recorded in its history as the operator.
-    pub(crate) async fn eligible_owner(&self, subject: &Subject) -> Result<Owner, DomainError> {
+    pub(crate) async fn eligible_owner(&self, subject: &Subject) -> Result<Owner, ServiceError> {
         let owner = self.inner.subjects.resolve(subject).await?;
         if matches!(subject, Subject::SessionToken(_)) {
             EligibilityService::ensure_eligible(owner.account.as_ref())?;

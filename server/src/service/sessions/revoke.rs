@@ -7,10 +7,10 @@
 //! [`MAX_SESSION_IDS`] of them, with the counts.
 
 use super::Sessions;
+use crate::service::ServiceError;
 use crate::{
     clock::Timestamp,
     domain::{
-        DomainError,
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId, RevocationId, SessionId, new_ulid},
         log_out_rule::{LogOutDecision, NoLogOutReason, RowFacts, decide},
@@ -138,7 +138,7 @@ impl Sessions {
         account_id: &AccountId,
         device_id: &DeviceId,
         active: ActiveAt,
-    ) -> Result<Option<DevicePlan>, DomainError> {
+    ) -> Result<Option<DevicePlan>, ServiceError> {
         let summaries = session_sets::summaries(
             conn,
             account_id,
@@ -185,7 +185,7 @@ impl Sessions {
         conn: &impl sea_orm::ConnectionTrait,
         owner: &Owner,
         active: &ActiveAt,
-    ) -> Result<Option<Session>, DomainError> {
+    ) -> Result<Option<Session>, ServiceError> {
         let Some(current) = owner.current_session else {
             return Ok(None);
         };
@@ -206,12 +206,12 @@ impl Sessions {
         target: &RevokeTarget,
         validate_only: bool,
         actor: &Actor,
-    ) -> Result<RevokeResult, DomainError> {
+    ) -> Result<RevokeResult, ServiceError> {
         let owner = self.eligible_owner(subject).await?;
         let txn = self.inner.store.write().await?;
         let account = accounts::lock(&*txn, &owner.account_id)
             .await?
-            .ok_or(DomainError::NotFound("session"))?;
+            .ok_or(ServiceError::NotFound("session"))?;
         // Read once the account lock is held: see `register`.
         let now = self.inner.clock.now();
         let active = self.active_at(now, account.revoked_generation);
@@ -221,7 +221,7 @@ impl Sessions {
                 // A device never seen is NOT_FOUND, like another account's session.
                 if !session_sets::any_visible_on_device(&*txn, &owner.account_id, device_id).await?
                 {
-                    return Err(DomainError::NotFound("session"));
+                    return Err(ServiceError::NotFound("session"));
                 }
                 self.device_plan(&*txn, &owner.account_id, device_id, active)
                     .await?
@@ -231,7 +231,7 @@ impl Sessions {
                 let session = sessions::find(&*txn, *session_id)
                     .await?
                     .filter(|s| s.account_id == owner.account_id && s.client_kind.is_visible())
-                    .ok_or(DomainError::NotFound("session"))?;
+                    .ok_or(ServiceError::NotFound("session"))?;
                 session
                     .is_active(now, self.idle_timeout(), account.generation_cut())
                     .then_some(Covered::Session(session))
@@ -270,10 +270,10 @@ impl Sessions {
         });
         let remove_trust = match decision {
             LogOutDecision::Refused(NoLogOutReason::CurrentSession) => {
-                return Err(DomainError::CurrentSession);
+                return Err(ServiceError::CurrentSession);
             }
             LogOutDecision::Refused(NoLogOutReason::StatusUnavailable) => {
-                return Err(DomainError::StatusUnavailable);
+                return Err(ServiceError::StatusUnavailable);
             }
             LogOutDecision::AlreadyLoggedOut => None,
             LogOutDecision::LogOut => Some(false),
@@ -350,7 +350,7 @@ impl Sessions {
         conn: &impl sea_orm::ConnectionTrait,
         covered: &Covered,
         log_out: LogOut<'_>,
-    ) -> Result<Revocation, DomainError> {
+    ) -> Result<Revocation, ServiceError> {
         let LogOut {
             reason,
             remove_trust,
@@ -456,12 +456,12 @@ impl Sessions {
         &self,
         subject: &Subject,
         revocation_id: RevocationId,
-    ) -> Result<Revocation, DomainError> {
+    ) -> Result<Revocation, ServiceError> {
         let owner = self.eligible_owner(subject).await?;
         revocations::find(self.inner.store.reader(), revocation_id)
             .await?
             .filter(|r| r.account_id == owner.account_id)
-            .ok_or(DomainError::NotFound("revocation"))
+            .ok_or(ServiceError::NotFound("revocation"))
     }
 
     /// After commit: forget cached validations the revocation covers and wake the feed.

@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Sessions;
+use crate::service::ServiceError;
 use crate::{
-    domain::{DomainError, revocation::Revocation},
+    domain::revocation::Revocation,
     store::{generation_cuts, revocations, session_sets},
 };
 
@@ -20,7 +21,7 @@ const SWEEP_RESCAN_INTERVAL: Duration = Duration::from_secs(5);
 impl Sessions {
     /// Sweeps every unfinished log-out of all sessions to completion. Returns how many
     /// sessions were marked.
-    pub async fn sweep_pending(&self) -> Result<u64, DomainError> {
+    pub async fn sweep_pending(&self) -> Result<u64, ServiceError> {
         let mut marked = 0;
         for revocation in revocations::unswept(self.inner.store.reader()).await? {
             marked += self.sweep(&revocation).await?;
@@ -28,7 +29,7 @@ impl Sessions {
         Ok(marked)
     }
 
-    async fn sweep(&self, revocation: &Revocation) -> Result<u64, DomainError> {
+    async fn sweep(&self, revocation: &Revocation) -> Result<u64, ServiceError> {
         let (Some(cut_generation), Some(cut_off)) =
             (revocation.cut_generation, revocation.revoked_before)
         else {
