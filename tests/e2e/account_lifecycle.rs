@@ -85,7 +85,8 @@ e2e! {
         assert!(cache.validate(&codex.token).await.unwrap().is_none());
         assert!(cache.validate(&here.token).await.unwrap().is_some());
 
-        // The history says who and why.
+        // The history says who and why, and (once the sweep counted them) how many sessions ended.
+        app.services().sessions().sweep_pending().await.unwrap();
         let history = sessions.list_security_events(Owner::account("acct"), ListOptions::new()).await.unwrap().events;
         let event = history.iter().find(|e| e.kind == SecurityEventType::LogOutAll).unwrap();
         assert_eq!(event.reason, RevocationReason::PasswordChanged);

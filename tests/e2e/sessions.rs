@@ -380,6 +380,8 @@ e2e! {
         app.sign_in(SignIn::browser("acct", "laptop").ip("89.160.20.112")).await;
         app.sessions().revoke_session(revoke_device(by_token(&owner), "laptop", false)).await.unwrap();
         app.sessions().revoke_all_sessions(revoke_all(by_account("acct"))).await.unwrap();
+        // The log-out of all's event gets its session count from the sweep.
+        app.services().sessions().sweep_pending().await.unwrap();
         let mut events = Vec::new();
         let mut page_token = String::new();
         loop {

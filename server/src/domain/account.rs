@@ -104,6 +104,23 @@ pub struct Account {
 }
 
 impl Account {
+    /// An account as it is when first seen: personal or managed unknown, no SSO link, never
+    /// logged out of all sessions.
+    pub fn first_seen(account_id: AccountId, now: Timestamp) -> Self {
+        Self {
+            account_id,
+            workspace_type: WorkspaceType::Unknown,
+            sso_link: None,
+            revoked_before: None,
+            revoked_generation: 0,
+            hidden_cut_generation: 0,
+            disabled_at: None,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// True while the account is disabled or being deleted: no sign-in is accepted.
     pub fn is_disabled(&self) -> bool {
         self.disabled_at.is_some() || self.deleted_at.is_some()

@@ -23,6 +23,7 @@ use super::{
 use crate::auth::{Authentication, Caller, ProductScope};
 use crate::domain::{
     ids::{DeviceId, RequestId},
+    revocation::{Effect, TrustedDevices},
     text::Violations,
     token::SessionToken,
 };
@@ -286,7 +287,12 @@ impl SessionService for SessionApi {
         let actor = caller.authorize_owner_call(&subject)?;
         let result = self
             .sessions
-            .revoke(&subject, &target, request.validate_only, &actor)
+            .revoke(
+                &subject,
+                &target,
+                Effect::from_validate_only(request.validate_only),
+                &actor,
+            )
             .await?;
         Ok(Response::new(pb::RevokeSessionResponse {
             outcome: outcome_to_proto(result.outcome) as i32,
@@ -343,8 +349,10 @@ impl SessionService for SessionApi {
             .revoke_all(
                 &subject,
                 &LogOutAllRequest {
-                    validate_only: request.validate_only,
-                    remove_trusted_devices: request.remove_trusted_devices,
+                    effect: Effect::from_validate_only(request.validate_only),
+                    trusted_devices: TrustedDevices::from_remove_flag(
+                        request.remove_trusted_devices,
+                    ),
                     reason,
                     keep_session,
                     include_hidden_kinds: request.include_hidden_kinds,

@@ -141,14 +141,15 @@ pub async fn unswept(conn: &impl ConnectionTrait) -> Result<Vec<Revocation>, Sto
         .collect()
 }
 
-/// Adds `swept` to the revocation's count, and marks it complete when `completed_at` is given.
+/// Adds `swept` to the revocation's count, and marks it complete when `completed_at` is given;
+/// returns the count so far.
 #[tracing::instrument(name = "db.revocations.record_sweep", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn record_sweep(
     conn: &impl ConnectionTrait,
     revocation_id: RevocationId,
     swept: u64,
     completed_at: Option<Timestamp>,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let swept = i64::try_from(swept).unwrap_or(i64::MAX);
     let mut update = revocation::Entity::update_many().col_expr(
         revocation::Column::SessionsRevoked,
@@ -161,7 +162,13 @@ pub async fn record_sweep(
         .filter(revocation::Column::RevocationId.eq(revocation_id.to_string()))
         .exec(conn)
         .await?;
-    Ok(())
+    let total: Option<i64> = revocation::Entity::find_by_id(revocation_id.to_string())
+        .select_only()
+        .column(revocation::Column::SessionsRevoked)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(total.unwrap_or(swept))
 }
 
 fn join<T: ToString>(items: impl Iterator<Item = T>) -> String {

@@ -49,6 +49,28 @@ pub async fn insert(conn: &impl ConnectionTrait, event: &SecurityEvent) -> Resul
 
 /// Up to `limit` events of the account older than `before` (all when `None`), newest first.
 #[tracing::instrument(name = "db.security_events.list", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+/// Writes the number of sessions a log-out of all ended into its LOG_OUT_ALL event, once its
+/// sweep has counted them.
+#[tracing::instrument(name = "db.security_events.record_log_out_all_count", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn record_log_out_all_count(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    revocation_id: RevocationId,
+    session_count: i64,
+) -> Result<(), StoreError> {
+    security_event::Entity::update_many()
+        .col_expr(
+            security_event::Column::SessionCount,
+            sea_orm::sea_query::Expr::value(session_count),
+        )
+        .filter(security_event::Column::AccountId.eq(account_id.as_str()))
+        .filter(security_event::Column::RevocationId.eq(revocation_id.to_string()))
+        .filter(security_event::Column::EventType.eq(SecurityEventType::LogOutAll.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn list(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,

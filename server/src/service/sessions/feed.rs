@@ -25,7 +25,10 @@ use tokio_util::sync::CancellationToken;
 use super::Sessions;
 use crate::service::ServiceError;
 use crate::{
-    domain::{revocation::Revocation, session::Product},
+    domain::{
+        revocation::{Revocation, RevocationScope},
+        session::Product,
+    },
     store::{Store, StoreError, revocations},
 };
 
@@ -243,7 +246,13 @@ impl Sessions {
             }
             fresh
                 .into_iter()
-                .filter(|r| products.is_empty() || r.products.iter().any(|p| products.contains(p)))
+                .filter(|r| {
+                    // A log-out of all is written before its sessions are counted: it concerns
+                    // every product.
+                    products.is_empty()
+                        || r.scope == RevocationScope::All
+                        || r.products.iter().any(|p| products.contains(p))
+                })
                 .cloned()
                 .collect()
         };

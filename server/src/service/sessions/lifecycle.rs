@@ -9,12 +9,15 @@
 //! sessions; it names only ids. An interrupted deletion is finished by a retry or by the
 //! pruner.
 
-use super::{Sessions, log_out_all::LogOutAllPlan};
+use super::{
+    Sessions,
+    log_out_all::{Completion, LogOutAllPlan},
+};
 use crate::domain::{
     account::Account,
     history::{Actor, SecurityEvent, SecurityEventType},
     ids::{AccountId, RevocationId},
-    revocation::Revocation,
+    revocation::{Revocation, TrustedDevices},
     session::RevocationReason,
 };
 use crate::service::ServiceError;
@@ -73,9 +76,8 @@ impl Sessions {
                     reason: RevocationReason::AccountDisabled,
                     include_hidden: true,
                     kept: None,
-                    remove_trusted_devices: false,
-                    complete_now: false,
-                    validate_only: false,
+                    trusted_devices: TrustedDevices::Keep,
+                    completion: Completion::BySweep,
                     actor,
                     now,
                 },
@@ -155,9 +157,8 @@ impl Sessions {
                         reason: RevocationReason::AccountDeleted,
                         include_hidden: true,
                         kept: None,
-                        remove_trusted_devices: false,
-                        complete_now: true,
-                        validate_only: false,
+                        trusted_devices: TrustedDevices::Keep,
+                        completion: Completion::Immediate,
                         actor,
                         now,
                     },

@@ -6,6 +6,12 @@
 //! validation read (session joined with its account) never sees one without the other, and a
 //! cache that drops it by generation simply validates it again. A log-out that includes the
 //! hidden kinds (asked for, or implied by the reason) raises their cut too.
+//!
+//! The transaction is O(1) in the account's sessions: it never counts or reads them under the
+//! account lock (which on SQLite is the writer lock). How many sessions were logged out, and of
+//! which products, the sweep records as it marks them: the revocation's `sessions_revoked` and
+//! `products`, and the LOG_OUT_ALL history event's `session_count` once the sweep completes.
+//! Only a `validate_only` preview counts, with nothing locked.
 
 use super::{Sessions, reason_for};
 use crate::service::ServiceError;
@@ -14,8 +20,8 @@ use crate::{
     domain::{
         account::Account,
         history::{Actor, SecurityEvent, SecurityEventType},
-        ids::{RevocationId, SessionId, new_ulid},
-        revocation::{Revocation, RevocationScope},
+        ids::{AccountId, RevocationId, SessionId, new_ulid},
+        revocation::{Effect, Revocation, RevocationScope, TrustedDevices},
         session::{RevocationReason, Session},
         subject::Subject,
     },
@@ -25,10 +31,10 @@ use crate::{
 /// What RevokeAllSessions asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogOutAllRequest {
-    /// Only report what the call would do.
-    pub validate_only: bool,
-    /// Also remove every trusted device.
-    pub remove_trusted_devices: bool,
+    /// Write the log-out, or only report what it would do.
+    pub effect: Effect,
+    /// What happens to the account's trusted devices.
+    pub trusted_devices: TrustedDevices,
     /// Why, when the identity system or an operator says; `None` for the owner's log-out of all
     /// (or an operator's, recorded as OPERATOR).
     pub reason: Option<RevocationReason>,
@@ -48,16 +54,23 @@ pub(crate) struct LogOutAllPlan<'a> {
     pub include_hidden: bool,
     /// The session kept valid, if any (active, of this account).
     pub kept: Option<&'a Session>,
-    /// Also remove every trusted device.
-    pub remove_trusted_devices: bool,
-    /// The caller erases the sessions itself (a deletion): no sweep is needed.
-    pub complete_now: bool,
-    /// Only compute what it would cover; write nothing.
-    pub validate_only: bool,
+    /// What happens to the account's trusted devices.
+    pub trusted_devices: TrustedDevices,
+    /// Who marks the covered sessions.
+    pub completion: Completion,
     /// Who acts.
     pub actor: &'a Actor,
     /// When (read once the lock is held).
     pub now: Timestamp,
+}
+
+/// Who finishes a log-out of all's work on the session rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Completion {
+    /// The sweep marks the covered sessions and records their count and products.
+    BySweep,
+    /// The caller erases the sessions itself (a deletion): the revocation is complete at once.
+    Immediate,
 }
 
 impl Sessions {
@@ -69,6 +82,11 @@ impl Sessions {
         actor: &Actor,
     ) -> Result<Revocation, ServiceError> {
         let owner = self.eligible_owner(subject).await?;
+        if request.effect == Effect::ValidateOnly {
+            return self
+                .preview_log_out_all(&owner.account_id, request, actor)
+                .await;
+        }
         let txn = self.inner.store.write().await?;
         let mut account =
             accounts::lock_or_create(&*txn, &owner.account_id, self.inner.clock.now()).await?;
@@ -78,18 +96,9 @@ impl Sessions {
         let reason = request
             .reason
             .unwrap_or_else(|| reason_for(actor, RevocationReason::UserLogOutAll));
-        let kept = match request.keep_session {
-            None => None,
-            Some(session_id) => Some(
-                sessions::find(&*txn, session_id)
-                    .await?
-                    .filter(|session| {
-                        session.account_id == owner.account_id
-                            && session.is_active(now, self.idle_timeout(), account.generation_cut())
-                    })
-                    .ok_or(ServiceError::NotFound("session"))?,
-            ),
-        };
+        let kept = self
+            .kept_session(&*txn, &account, request.keep_session, now)
+            .await?;
         let revocation = self
             .write_log_out_all(
                 &*txn,
@@ -98,17 +107,13 @@ impl Sessions {
                     reason,
                     include_hidden: request.include_hidden_kinds || reason.ends_hidden_kinds(),
                     kept: kept.as_ref(),
-                    remove_trusted_devices: request.remove_trusted_devices,
-                    complete_now: false,
-                    validate_only: request.validate_only,
+                    trusted_devices: request.trusted_devices,
+                    completion: Completion::BySweep,
                     actor,
                     now,
                 },
             )
             .await?;
-        if request.validate_only {
-            return Ok(revocation);
-        }
         txn.commit().await?;
         self.after_log_out_all(&revocation);
         tracing::info!(
@@ -122,11 +127,112 @@ impl Sessions {
         Ok(revocation)
     }
 
+    /// What a log-out of all would cover, read without locking anything: the revocation it
+    /// would record, with the count and products of the sessions it would end and no id.
+    async fn preview_log_out_all(
+        &self,
+        account_id: &AccountId,
+        request: &LogOutAllRequest,
+        actor: &Actor,
+    ) -> Result<Revocation, ServiceError> {
+        let reader = self.inner.store.reader();
+        let now = self.inner.clock.now();
+        let account = accounts::find(reader, account_id)
+            .await?
+            .unwrap_or_else(|| Account::first_seen(account_id.clone(), now));
+        let kept = self
+            .kept_session(reader, &account, request.keep_session, now)
+            .await?;
+        let reason = request
+            .reason
+            .unwrap_or_else(|| reason_for(actor, RevocationReason::UserLogOutAll));
+        let include_hidden = request.include_hidden_kinds || reason.ends_hidden_kinds();
+        let cut_generation = account.revoked_generation.saturating_add(1);
+        let mut covered =
+            generation_cuts::count_before(reader, account_id, cut_generation, include_hidden)
+                .await?;
+        if kept
+            .as_ref()
+            .is_some_and(|kept| include_hidden || kept.client_kind.is_visible())
+        {
+            covered = covered.saturating_sub(1);
+        }
+        let mut revocation = self.log_out_all_revocation(
+            &account,
+            reason,
+            include_hidden,
+            kept.as_ref(),
+            actor,
+            now,
+        );
+        revocation.products =
+            generation_cuts::products_before(reader, account_id, cut_generation, include_hidden)
+                .await?;
+        revocation.sessions_revoked = i64::try_from(covered).unwrap_or(i64::MAX);
+        Ok(revocation)
+    }
+
+    /// The session a log-out of "all but one" keeps: it must be an active session of this
+    /// account.
+    async fn kept_session(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        account: &Account,
+        keep_session: Option<SessionId>,
+        now: Timestamp,
+    ) -> Result<Option<Session>, ServiceError> {
+        let Some(session_id) = keep_session else {
+            return Ok(None);
+        };
+        let kept = sessions::find(conn, session_id)
+            .await?
+            .filter(|session| {
+                session.account_id == account.account_id
+                    && session.is_active(now, self.idle_timeout(), account.generation_cut())
+            })
+            .ok_or(ServiceError::NotFound("session"))?;
+        Ok(Some(kept))
+    }
+
+    /// The revocation a log-out of all records, before any session is counted.
+    fn log_out_all_revocation(
+        &self,
+        account: &Account,
+        reason: RevocationReason,
+        include_hidden: bool,
+        kept: Option<&Session>,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Revocation {
+        // For display only: the instant shown as the cut-off never moves back, even when this
+        // replica's clock is behind the one that wrote the previous cut-off.
+        let revoked_before = account.revoked_before.map_or(now, |old| old.max(now));
+        Revocation {
+            revocation_id: RevocationId::from_ulid(new_ulid(now)),
+            seq: 0,
+            account_id: account.account_id.clone(),
+            scope: RevocationScope::All,
+            reason,
+            device_id: None,
+            session_ids: Vec::new(),
+            products: Vec::new(),
+            effective_at: now,
+            revoked_before: Some(revoked_before),
+            cut_generation: Some(account.revoked_generation.saturating_add(1)),
+            trust_removed: false,
+            sessions_revoked: 0,
+            completed_at: None,
+            actor: actor.to_stored(),
+            includes_hidden_kinds: include_hidden,
+            kept_session_id: kept.map(|kept| kept.session_id),
+        }
+    }
+
     /// Writes a log-out of all inside the caller's transaction, which holds the account lock:
     /// raises the account's generation (and the hidden kinds' cut when asked), moves the kept
     /// session into the new generation, removes trust when asked, appends the revocation and the
-    /// history. With `validate_only` it writes nothing and reports what it would cover. The
-    /// caller commits, then calls [`after_log_out_all`](Self::after_log_out_all).
+    /// history. A constant number of statements whatever the account holds. The caller commits,
+    /// then calls [`after_log_out_all`](Self::after_log_out_all).
     pub(crate) async fn write_log_out_all(
         &self,
         conn: &impl sea_orm::ConnectionTrait,
@@ -137,51 +243,20 @@ impl Sessions {
             reason,
             include_hidden,
             kept,
-            remove_trusted_devices,
-            complete_now,
-            validate_only,
+            trusted_devices,
+            completion,
             actor,
             now,
         } = plan;
         let account_id = account.account_id.clone();
+        let mut revocation =
+            self.log_out_all_revocation(account, reason, include_hidden, kept, actor, now);
         let cut_generation = account.revoked_generation.saturating_add(1);
-        // For display only: the instant shown as the cut-off never moves back, even when this
-        // replica's clock is behind the one that wrote the previous cut-off.
-        let revoked_before = account.revoked_before.map_or(now, |old| old.max(now));
-        let products =
-            generation_cuts::products_before(conn, &account_id, cut_generation, include_hidden)
-                .await?;
-        let mut covered =
-            generation_cuts::count_before(conn, &account_id, cut_generation, include_hidden)
-                .await?;
-        if kept.is_some_and(|kept| include_hidden || kept.client_kind.is_visible()) {
-            covered = covered.saturating_sub(1);
-        }
-        let mut revocation = Revocation {
-            revocation_id: RevocationId::from_ulid(new_ulid(now)),
-            seq: 0,
-            account_id: account_id.clone(),
-            scope: RevocationScope::All,
-            reason,
-            device_id: None,
-            session_ids: Vec::new(),
-            products,
-            effective_at: now,
-            revoked_before: Some(revoked_before),
-            cut_generation: Some(cut_generation),
-            trust_removed: false,
-            sessions_revoked: 0,
-            completed_at: (covered == 0 || complete_now).then_some(now),
-            actor: actor.to_stored(),
-            includes_hidden_kinds: include_hidden,
-            kept_session_id: kept.map(|kept| kept.session_id),
-        };
-        if validate_only {
-            revocation.sessions_revoked = i64::try_from(covered).unwrap_or(i64::MAX);
-            return Ok(revocation);
+        if completion == Completion::Immediate {
+            revocation.completed_at = Some(now);
         }
         revocation.seq = revocations::next_seq(conn).await?;
-        account.revoked_before = Some(revoked_before);
+        account.revoked_before = revocation.revoked_before;
         account.revoked_generation = cut_generation;
         if include_hidden {
             account.hidden_cut_generation = cut_generation;
@@ -191,7 +266,7 @@ impl Sessions {
         if let Some(kept) = kept {
             generation_cuts::restamp_generation(conn, kept.session_id, cut_generation).await?;
         }
-        let untrusted = if remove_trusted_devices {
+        let untrusted = if trusted_devices == TrustedDevices::Remove {
             trusted_devices::remove_all(conn, &account_id, now).await?
         } else {
             Vec::new()
@@ -205,7 +280,7 @@ impl Sessions {
             event = event.about_session(kept);
         }
         event.revocation_id = Some(revocation.revocation_id);
-        event.session_count = i64::try_from(covered).unwrap_or(i64::MAX);
+        // The sweep writes the count when it completes.
         event.reason = Some(reason);
         security_events::insert(conn, &event).await?;
         for device_id in untrusted {

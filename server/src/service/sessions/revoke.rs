@@ -14,7 +14,7 @@ use crate::{
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId, RevocationId, SessionId, new_ulid},
         log_out_rule::{LogOutDecision, NoLogOutReason, RowFacts, decide},
-        revocation::{Revocation, RevocationScope},
+        revocation::{Effect, Revocation, RevocationScope},
         session::{GenerationCut, Product, RevocationReason, Session, SessionStatus},
         subject::{Owner, Subject},
     },
@@ -204,7 +204,7 @@ impl Sessions {
         &self,
         subject: &Subject,
         target: &RevokeTarget,
-        validate_only: bool,
+        effect: Effect,
         actor: &Actor,
     ) -> Result<RevokeResult, ServiceError> {
         let owner = self.eligible_owner(subject).await?;
@@ -298,7 +298,7 @@ impl Sessions {
         } else {
             RevokeOutcome::LoggedOut
         };
-        if validate_only {
+        if effect == Effect::ValidateOnly {
             return Ok(RevokeResult {
                 outcome,
                 session_ids,

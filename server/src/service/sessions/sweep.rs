@@ -12,7 +12,7 @@ use super::Sessions;
 use crate::service::ServiceError;
 use crate::{
     domain::revocation::Revocation,
-    store::{generation_cuts, revocations, session_sets},
+    store::{generation_cuts, revocations, security_events, session_sets},
 };
 
 /// How often unfinished sweeps are looked for when nothing wakes the sweeper.
@@ -67,8 +67,20 @@ impl Sessions {
                 .await?
                     == 0;
             let completed_at = done.then(|| self.inner.clock.now());
-            revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at)
+            let swept_so_far =
+                revocations::record_sweep(&*txn, revocation.revocation_id, marked, completed_at)
+                    .await?;
+            if done {
+                // The log-out counted nothing under its lock: its history event gets the count
+                // now that every covered session is marked.
+                security_events::record_log_out_all_count(
+                    &*txn,
+                    &revocation.account_id,
+                    revocation.revocation_id,
+                    swept_so_far,
+                )
                 .await?;
+            }
             txn.commit().await?;
             crate::telemetry::metrics::metrics().sessions_revoked.add(
                 marked,
