@@ -227,46 +227,141 @@ pub struct Session {
     pub generation: i64,
 }
 
-impl Session {
-    /// When the session ends if no further activity is recorded.
-    pub fn idle_expires_at(&self, idle_timeout: Duration) -> Timestamp {
-        self.last_active_at.plus(idle_timeout)
+/// What a session's validity depends on: the facts the single validity rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidityFacts {
+    /// Of a kind the Active sessions page shows (its log-outs of all cut it).
+    pub visible: bool,
+    /// The generation it was born in.
+    pub generation: i64,
+    /// Its row is marked revoked.
+    pub revoked: bool,
+    /// Absolute expiry.
+    pub expires_at: Timestamp,
+    /// Latest stored activity.
+    pub last_active_at: Timestamp,
+}
+
+impl ValidityFacts {
+    /// The facts of a session with these stored values.
+    pub fn of(
+        client_kind: ClientKind,
+        generation: i64,
+        revoked_at: Option<Timestamp>,
+        expires_at: Timestamp,
+        last_active_at: Timestamp,
+    ) -> Self {
+        Self {
+            visible: client_kind.is_visible(),
+            generation,
+            revoked: revoked_at.is_some(),
+            expires_at,
+            last_active_at,
+        }
     }
 
     /// The single validity rule: not revoked (by row, or, for the kinds the Active sessions
-    /// page manages, by the account's log-out-of-all generation `cut_generation`), not past its
-    /// absolute expiry, not idle for too long. `last_active_at` is the latest activity known,
-    /// which may be newer than the stored one while heartbeats wait to be flushed. `now` is the
-    /// deciding replica's clock (see ARCHITECTURE.md, "Time"); the log-out-of-all decision uses
-    /// no clock at all.
-    pub fn is_active_with_activity(
-        &self,
+    /// page manages, by the account's log-out-of-all generation), not past its absolute expiry,
+    /// not idle for too long. `last_active_at` is the latest activity known, which may be newer
+    /// than the stored one while heartbeats wait to be flushed. `now` is the deciding replica's
+    /// clock (see ARCHITECTURE.md, "Time"); the log-out-of-all decision uses no clock at all.
+    pub fn is_active(
+        self,
         now: Timestamp,
         idle_timeout: Duration,
         cut: GenerationCut,
         last_active_at: Timestamp,
     ) -> bool {
-        self.revoked_at.is_none()
+        !self.revoked
             && !self.is_cut_off_by(cut)
             && now < self.expires_at
             && now < last_active_at.max(self.last_active_at).plus(idle_timeout)
-    }
-
-    /// [`is_active_with_activity`](Self::is_active_with_activity) with the stored activity.
-    pub fn is_active(&self, now: Timestamp, idle_timeout: Duration, cut: GenerationCut) -> bool {
-        self.is_active_with_activity(now, idle_timeout, cut, self.last_active_at)
     }
 
     /// True when the account's log-outs of all sessions end this session: it was registered in
     /// an earlier generation than the cut of its kind. Hidden kinds are never managed from the
     /// Active sessions page, so only a log-out that includes them (disable, security reset,
     /// deletion, or one that asked) moves their cut.
-    pub fn is_cut_off_by(&self, cut: GenerationCut) -> bool {
-        let threshold = if self.client_kind.is_visible() {
+    pub fn is_cut_off_by(self, cut: GenerationCut) -> bool {
+        let threshold = if self.visible {
             cut.visible
         } else {
             cut.hidden
         };
         self.generation < threshold
+    }
+}
+
+/// A session as validation reads it: what the validity rule and ValidateSession's answer need,
+/// without the details the Active sessions page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionValidity {
+    /// Its id.
+    pub session_id: SessionId,
+    /// Its account.
+    pub account_id: AccountId,
+    /// The product signed in to.
+    pub product: Product,
+    /// The client kind.
+    pub client_kind: ClientKind,
+    /// The device.
+    pub device_id: DeviceId,
+    /// When it was created.
+    pub signed_in_at: Timestamp,
+    /// Latest recorded activity.
+    pub last_active_at: Timestamp,
+    /// Absolute expiry.
+    pub expires_at: Timestamp,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+    /// The log-out-of-all generation it was born in.
+    pub generation: i64,
+}
+
+impl SessionValidity {
+    /// The validity rule with the stored activity.
+    pub fn is_active(&self, now: Timestamp, idle_timeout: Duration, cut: GenerationCut) -> bool {
+        self.facts()
+            .is_active(now, idle_timeout, cut, self.last_active_at)
+    }
+
+    /// The facts the validity rule reads.
+    pub fn facts(&self) -> ValidityFacts {
+        ValidityFacts::of(
+            self.client_kind,
+            self.generation,
+            self.revoked_at,
+            self.expires_at,
+            self.last_active_at,
+        )
+    }
+}
+
+impl Session {
+    /// When the session ends if no further activity is recorded.
+    pub fn idle_expires_at(&self, idle_timeout: Duration) -> Timestamp {
+        self.last_active_at.plus(idle_timeout)
+    }
+
+    /// The facts the validity rule reads.
+    pub fn facts(&self) -> ValidityFacts {
+        ValidityFacts::of(
+            self.client_kind,
+            self.generation,
+            self.revoked_at,
+            self.expires_at,
+            self.last_active_at,
+        )
+    }
+
+    /// The validity rule ([`ValidityFacts::is_active`]) with the stored activity.
+    pub fn is_active(&self, now: Timestamp, idle_timeout: Duration, cut: GenerationCut) -> bool {
+        self.facts()
+            .is_active(now, idle_timeout, cut, self.last_active_at)
+    }
+
+    /// True when the account's log-outs of all sessions end this session.
+    pub fn is_cut_off_by(&self, cut: GenerationCut) -> bool {
+        self.facts().is_cut_off_by(cut)
     }
 }

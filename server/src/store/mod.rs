@@ -20,6 +20,7 @@ pub mod session_sets;
 pub mod sessions;
 pub mod settings;
 pub mod trusted_devices;
+pub mod validity;
 
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 

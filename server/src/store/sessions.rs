@@ -1,5 +1,5 @@
-//! Queries on `sessions`. Reads return domain [`Session`]s; the token is only ever looked up by
-//! its hash through the unique index.
+//! Queries on `sessions` through sea-orm's entity. Reads return domain [`Session`]s; the token
+//! is only ever looked up by its hash through the unique index (see `validity`).
 
 use sea_orm::{
     ActiveValue::Set,
@@ -8,62 +8,16 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Func},
 };
 
-use super::{
-    StoreError,
-    entity::{account, session},
-};
+use super::{StoreError, entity::session};
 use crate::{
     clock::Timestamp,
     domain::{
         ids::{AccountId, DeviceId, RevocationId, SessionId},
-        session::{
-            AuthMethod, ClientKind, GenerationCut, Product, RevocationReason, Session,
-            SessionStatus,
-        },
+        session::{AuthMethod, ClientKind, Product, RevocationReason, Session, SessionStatus},
         token::TokenHash,
     },
     enrich::{DeviceDetails, DeviceType, GeoLocation},
 };
-
-/// A session with its account's log-out-of-all cut-offs: everything the validity rule needs.
-#[derive(Debug, Clone)]
-pub struct SessionWithCutOff {
-    /// The session.
-    pub session: Session,
-    /// The account's cut-offs (zero when never logged out of all).
-    pub cut: GenerationCut,
-    /// True when the account is disabled or being deleted.
-    pub account_disabled: bool,
-}
-
-/// Finds a session by token hash, with its account's cut-off, in one indexed read.
-#[tracing::instrument(name = "db.sessions.find_by_token_hash", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
-pub async fn find_by_token_hash(
-    conn: &impl ConnectionTrait,
-    hash: &TokenHash,
-) -> Result<Option<SessionWithCutOff>, StoreError> {
-    let found = session::Entity::find()
-        .filter(session::Column::TokenHash.eq(hash.as_bytes().to_vec()))
-        .find_also_related(account::Entity)
-        .one(conn)
-        .await?;
-    found
-        .map(|(model, account)| {
-            Ok(SessionWithCutOff {
-                session: into_domain(model)?,
-                cut: account
-                    .as_ref()
-                    .map_or(GenerationCut::default(), |account| GenerationCut {
-                        visible: account.revoked_generation,
-                        hidden: account.hidden_cut_generation,
-                    }),
-                account_disabled: account.is_some_and(|account| {
-                    account.disabled_at.is_some() || account.deleted_at.is_some()
-                }),
-            })
-        })
-        .transpose()
-}
 
 /// Stores a new session under its token hash.
 #[tracing::instrument(name = "db.sessions.insert", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]

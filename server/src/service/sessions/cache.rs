@@ -24,7 +24,7 @@ use crate::{
     domain::{
         ids::{AccountId, DeviceId, SessionId},
         revocation::{Revocation, RevocationScope},
-        session::{GenerationCut, Session},
+        session::{GenerationCut, SessionValidity},
         token::TokenHash,
     },
 };
@@ -33,7 +33,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct CachedSession {
     /// The session as last read.
-    pub session: Session,
+    pub session: SessionValidity,
     /// The account's log-out-of-all cut-offs when read.
     pub cut: GenerationCut,
 }

@@ -17,7 +17,10 @@ use crate::{
         session::Product,
         token::SessionToken,
     },
-    store::sessions::{self, Activity},
+    store::{
+        sessions::{self, Activity},
+        validity,
+    },
 };
 
 /// A session that is signed in now.
@@ -59,7 +62,7 @@ impl Sessions {
             self.inner.cache.record_bypass();
         }
         let epoch = self.inner.cache.epoch();
-        let found = match sessions::find_by_token_hash(self.inner.store.reader(), &hash).await {
+        let found = match validity::by_token_hash(self.inner.store.reader(), &hash).await {
             Ok(found) => found,
             Err(err) if !fresh && err.is_transient() => {
                 return Err(ServiceError::RevocationFeedStale(err));
@@ -91,7 +94,8 @@ impl Sessions {
             .unwrap_or(session.last_active_at)
             .max(session.last_active_at);
         session
-            .is_active_with_activity(now, self.idle_timeout(), cached.cut, last_active)
+            .facts()
+            .is_active(now, self.idle_timeout(), cached.cut, last_active)
             .then(|| ValidSession {
                 session_id: session.session_id,
                 account_id: session.account_id.clone(),
