@@ -5,6 +5,7 @@
 
 mod activity;
 mod cache;
+mod coalesce;
 mod feed;
 mod history;
 mod lifecycle;
@@ -83,6 +84,7 @@ struct Inner {
     page_tokens: PageTokens,
     sealer: TokenSealer,
     cache: ValidationCache,
+    in_flight: coalesce::InFlightReads,
     activity: ActivityBuffer,
     feed: RevocationFeed,
     sweep_wake: tokio::sync::Notify,
@@ -105,6 +107,7 @@ impl Sessions {
             inner: Arc::new(Inner {
                 subjects: SubjectResolver::new(store.clone(), clock.clone(), settings.lifetimes),
                 cache: ValidationCache::new(settings.cache_entries, settings.cache_max_age),
+                in_flight: coalesce::InFlightReads::default(),
                 page_tokens: PageTokens::new(page_key),
                 sealer,
                 activity: ActivityBuffer::default(),

@@ -62,7 +62,12 @@ impl Sessions {
             self.inner.cache.record_bypass();
         }
         let epoch = self.inner.cache.epoch();
-        let found = match validity::by_token_hash(self.inner.store.reader(), &hash).await {
+        let reader = self.inner.store.reader();
+        let read = self
+            .inner
+            .in_flight
+            .read(hash, epoch, || validity::by_token_hash(reader, &hash));
+        let found = match read.await {
             Ok(found) => found,
             Err(err) if !fresh && err.is_transient() => {
                 return Err(ServiceError::RevocationFeedStale(err));
