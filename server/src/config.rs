@@ -128,13 +128,14 @@ pub struct DatabaseConfig {
     #[arg(long = "database-url-file", env = "ACTIVE_SESSIONS_DATABASE_URL_FILE")]
     pub url_file: Option<PathBuf>,
 
-    /// Largest number of pooled database connections.
+    /// Largest number of pooled database connections [default: 16 on PostgreSQL; on SQLite the
+    /// number of CPU cores, at least 2, since SQLite reads run on this host's cores and more
+    /// connections than cores only contend].
     #[arg(
         long = "database-max-connections",
-        env = "ACTIVE_SESSIONS_DATABASE_MAX_CONNECTIONS",
-        default_value_t = 16
+        env = "ACTIVE_SESSIONS_DATABASE_MAX_CONNECTIONS"
     )]
-    pub max_connections: u32,
+    pub max_connections: Option<u32>,
 
     /// How long to wait when opening a database connection.
     #[arg(long = "database-connect-timeout", env = "ACTIVE_SESSIONS_DATABASE_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
@@ -387,7 +388,7 @@ impl Config {
             database: DatabaseConfig {
                 url: SecretUrl(database_url.into()),
                 url_file: None,
-                max_connections: 16,
+                max_connections: None,
                 connect_timeout: Duration::from_secs(5),
                 acquire_timeout: Duration::from_secs(3),
                 log_statements: false,
@@ -452,6 +453,20 @@ impl DatabaseConfig {
             self.url = SecretUrl(text.trim().to_owned());
         }
         Ok(())
+    }
+
+    /// The pool size: `max_connections` when set, otherwise 16 on PostgreSQL and the number of
+    /// CPU cores (at least 2) on SQLite.
+    pub fn pool_size(&self, is_sqlite: bool) -> u32 {
+        self.max_connections.unwrap_or_else(|| {
+            if is_sqlite {
+                std::thread::available_parallelism()
+                    .map_or(2, |cores| u32::try_from(cores.get()).unwrap_or(u32::MAX))
+                    .max(2)
+            } else {
+                16
+            }
+        })
     }
 }
 

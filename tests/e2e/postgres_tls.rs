@@ -24,7 +24,7 @@ fn under_ci() -> bool {
 /// The server's configuration for this database URL, with short timeouts.
 fn config_for(url: &str) -> Config {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), url);
-    config.database.max_connections = 4;
+    config.database.max_connections = Some(4);
     config.database.connect_timeout = Duration::from_secs(5);
     config.database.acquire_timeout = Duration::from_secs(5);
     config

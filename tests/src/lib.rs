@@ -212,7 +212,7 @@ impl TestApp {
         let database = TestDatabase::create(backend).await?;
         let keys = tempfile::tempdir().expect("key directory");
         let mut config = Config::new("127.0.0.1:0".parse().unwrap(), database.url());
-        config.database.max_connections = 8;
+        config.database.max_connections = Some(8);
         // SQLite generates its token seal key beside the database file; PostgreSQL needs one
         // given (as a production deployment would).
         if backend == Backend::Postgres {

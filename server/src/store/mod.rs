@@ -101,7 +101,7 @@ impl Store {
         };
         let mut options = ConnectOptions::new(url);
         options
-            .max_connections(config.max_connections)
+            .max_connections(config.pool_size(is_sqlite))
             .min_connections(if is_sqlite { 1 } else { 0 })
             .connect_timeout(config.connect_timeout)
             .acquire_timeout(config.acquire_timeout)
