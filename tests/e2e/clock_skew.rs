@@ -11,8 +11,10 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use active_sessions_client::{Owner, RevokeAllOptions};
 use active_sessions_e2e::{
     Backend, POSTGRES_URL_VAR, SignIn, TestApp, by_account, e2e, is_valid_on, pb,
+    revoke_all_request,
 };
 use active_sessions_server::{
     clock::{Clock, ManualClock, Timestamp},
@@ -48,10 +50,7 @@ pub(crate) async fn revoke_all(
 ) -> pb::Revocation {
     client
         .clone()
-        .revoke_all_sessions(pb::RevokeAllSessionsRequest {
-            subject: Some(by_account(account)),
-            ..Default::default()
-        })
+        .revoke_all_sessions(revoke_all_request(by_account(account)))
         .await
         .unwrap_or_else(|status| panic!("log out of all failed: {status:?}"))
         .into_inner()
@@ -176,11 +175,10 @@ e2e!(
         assert_eq!(rows.len(), 1, "the session stamped in the future is listed");
         assert_eq!(rows[0].sessions[0].session_id, session.session_id);
         // And still after a log-out of all on the slow replica and a new sign-in there.
-        app.sessions()
-            .revoke_all_sessions(pb::RevokeAllSessionsRequest {
-                subject: Some(by_account("acct")),
-                ..Default::default()
-            })
+        app.connect_with_token(None)
+            .await
+            .sessions()
+            .revoke_all(Owner::account("acct"), RevokeAllOptions::confirmed())
             .await
             .unwrap();
         let (after, _) = app.sign_in(SignIn::browser("acct", "dev_slow")).await;
