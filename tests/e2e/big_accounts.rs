@@ -6,17 +6,13 @@
 use std::time::Duration;
 
 use active_sessions_client::{
-    Connection, ListOptions, LogOutAction, Owner, Product, Registration, RetryPolicy,
-    RevocationScope, RevokeAllOptions, RevokeOutcome, SessionClient, TrustedDeviceClient,
-    ValidationCache,
+    ListOptions, LogOutAction, Owner, Product, Registration, RetryPolicy, RevocationScope,
+    RevokeAllOptions, RevokeOutcome, SessionClient, TrustedDeviceClient,
 };
-use active_sessions_e2e::{TestApp, by_token, e2e, pb};
+use active_sessions_e2e::{TestApp, by_token, e2e, live_cache, pb};
 use active_sessions_server::store::entity::session;
 use prost::Message;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Database, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 /// The documented byte budget of a list response or a stream message.
 const BUDGET: usize = 1024 * 1024;
@@ -38,55 +34,9 @@ pub(crate) async fn register_many(
     tokens
 }
 
-/// Inserts `count` copies of the stored session `template_id` (new ids and token hashes), on
-/// `device(i)`, signed in one millisecond apart before it.
-pub(crate) async fn insert_copies(
-    app: &TestApp,
-    template_id: &str,
-    count: usize,
-    device: impl Fn(usize) -> String,
-) {
-    let db = Database::connect(app.database_url())
-        .await
-        .expect("connect");
-    let template = session::Entity::find_by_id(template_id.to_owned())
-        .one(&db)
-        .await
-        .expect("read")
-        .expect("template session");
-    let nonce = ulid::Ulid::generate().random() & u128::from(u32::MAX);
-    let txn = db.begin().await.expect("begin");
-    for start in (0..count).step_by(1_000) {
-        let models = (start..(start + 1_000).min(count)).map(|i| {
-            let signed_in_at = template.signed_in_at - (count - i) as i64 * 1_000;
-            let id =
-                ulid::Ulid::from_parts((signed_in_at / 1_000) as u64, (nonce << 40) | i as u128);
-            let mut token_hash = [0u8; 32];
-            token_hash[..16].copy_from_slice(&id.0.to_be_bytes());
-            token_hash[16..24].copy_from_slice(&(i as u64).to_be_bytes());
-            let mut model = template.clone();
-            model.session_id = id.to_string();
-            model.token_hash = token_hash.to_vec();
-            model.device_id = device(i);
-            model.signed_in_at = signed_in_at;
-            model.last_active_at = signed_in_at;
-            model.new_device = false;
-            model.into_active_model().reset_all()
-        });
-        session::Entity::insert_many(models)
-            .exec_without_returning(&txn)
-            .await
-            .expect("insert");
-    }
-    txn.commit().await.expect("commit");
-    db.close().await.ok();
-}
-
 /// How many sessions of the account on the device are not marked revoked.
 async fn unrevoked(app: &TestApp, account: &str, device: &str) -> u64 {
-    let db = Database::connect(app.database_url())
-        .await
-        .expect("connect");
+    let db = app.connect_database().await;
     let count = session::Entity::find()
         .filter(session::Column::AccountId.eq(account))
         .filter(session::Column::DeviceId.eq(device))
@@ -107,14 +57,6 @@ async fn session_id_of(sessions: &SessionClient, token: &str) -> String {
         .session_id
 }
 
-async fn live_cache(connection: &Connection) -> ValidationCache {
-    let cache = ValidationCache::builder(connection.clone()).start().await;
-    tokio::time::timeout(Duration::from_secs(10), cache.wait_live())
-        .await
-        .expect("the cache goes live");
-    cache
-}
-
 e2e! {
     async fn a_device_with_100000_sessions_is_listed_bounded_logged_out_at_once_and_reaches_the_cache(app) with |config| {
         config.sessions.max_sessions_per_account = 0;
@@ -131,7 +73,7 @@ e2e! {
         }
         assert_eq!(cache.len(), 20);
         let template = session_id_of(&sessions, &bots[0]).await;
-        insert_copies(&app, &template, 99_500, |_| "bot".into()).await;
+        app.insert_session_copies(&template, 99_500, |_| "bot".into()).await;
         let mut stream = app.sessions().watch_revocations(pb::WatchRevocationsRequest::default()).await.unwrap().into_inner();
         assert!(stream.message().await.unwrap().unwrap().events.is_empty(), "caught up");
 
@@ -207,7 +149,7 @@ e2e! {
         let sessions = connection.sessions();
         let tokens = register_many(&sessions, 1_000, |i| Registration::chatgpt_browser("acct", format!("device-{i:05}"))).await;
         let template = session_id_of(&sessions, &tokens[0]).await;
-        insert_copies(&app, &template, 9_000, |i| format!("device-{:05}", 1_000 + i)).await;
+        app.insert_session_copies(&template, 9_000, |i| format!("device-{:05}", 1_000 + i)).await;
 
         let mut seen = std::collections::HashSet::new();
         let mut page_token = String::new();
@@ -256,7 +198,7 @@ e2e! {
         for device in ["bot-a", "bot-b"] {
             let registered = register_many(&sessions, 500, |_| Registration::chatgpt_browser("acct", device)).await;
             let template = session_id_of(&sessions, &registered[0]).await;
-            insert_copies(&app, &template, 19_500, |_| device.into()).await;
+            app.insert_session_copies(&template, 19_500, |_| device.into()).await;
             app.trust("acct", device).await;
             tokens.push(registered);
         }

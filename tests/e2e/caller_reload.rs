@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use active_sessions_e2e::{
-    Backend, SignIn, TestApp, TestCaller, assert_status, by_account, callers_file, pb,
-};
+use active_sessions_client::{Owner, Registration};
+use active_sessions_e2e::{Backend, TestApp, TestCaller, assert_status, callers_file, pb};
 use futures::StreamExt;
 use tonic::{Code, Streaming};
 
@@ -83,22 +82,15 @@ async fn reloads_end_streams_of_removed_and_restricted_callers(backend: Backend)
     assert_status(&denied, Code::PermissionDenied, Some("CALLER_NOT_ALLOWED"));
 
     // The operator's stream carries on and still delivers revocations.
-    let ops = app.connect_as("operator").await;
+    let ops = app.connect_as("operator").await.sessions();
     let registered = ops
-        .session_service()
-        .register_session(SignIn::browser("acct", "dev").request())
-        .await
-        .unwrap()
-        .into_inner();
-    ops.session_service()
-        .revoke_session(pb::RevokeSessionRequest {
-            subject: Some(by_account("acct")),
-            target: Some(pb::revoke_session_request::Target::DeviceId("dev".into())),
-            validate_only: false,
-        })
+        .register(Registration::chatgpt_browser("acct", "dev"))
         .await
         .unwrap();
-    let session_id = registered.session.unwrap().session_id;
+    ops.revoke_row(Owner::account("acct"), "dev", true)
+        .await
+        .unwrap();
+    let session_id = registered.session.session_id;
     tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             let message = operator_stream.next().await.unwrap().unwrap();

@@ -6,14 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use active_sessions_e2e::{Backend, SignIn, TestApp, pb};
+use active_sessions_e2e::{Backend, SignIn, TestApp, is_valid_on, pb};
 use pb::session_service_client::SessionServiceClient;
 use tonic::transport::Channel;
 
-use crate::{
-    clock_skew::valid,
-    replica_process::{ServerProcess, faketime_available},
-};
+use crate::replica_process::{ServerProcess, faketime_available};
 
 /// Registers a browser session with `lifetime` on the replica behind `client`.
 async fn sign_in_for(
@@ -60,7 +57,7 @@ async fn replicas_300_s_apart_decide_expiry_alike() {
         let token = sign_in_for(origin, &format!("acct_{i}"), Duration::from_secs(120)).await;
         for (j, replica) in replicas.iter().enumerate() {
             assert!(
-                valid(replica, &token).await,
+                is_valid_on(replica, &token).await,
                 "a session signed in on replica {i} is not valid on replica {j}"
             );
         }
@@ -70,10 +67,13 @@ async fn replicas_300_s_apart_decide_expiry_alike() {
     // including the one 300 s behind that cached it as valid.
     let token = sign_in_for(&normal.client, "acct_short", Duration::from_secs(1)).await;
     for replica in replicas {
-        assert!(valid(replica, &token).await, "not valid before its expiry");
+        assert!(
+            is_valid_on(replica, &token).await,
+            "not valid before its expiry"
+        );
     }
     let started = Instant::now();
-    while valid(&normal.client, &token).await {
+    while is_valid_on(&normal.client, &token).await {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "the session never expired"
@@ -84,7 +84,7 @@ async fn replicas_300_s_apart_decide_expiry_alike() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     for (j, replica) in replicas.iter().enumerate() {
         assert!(
-            !valid(replica, &token).await,
+            !is_valid_on(replica, &token).await,
             "replica {j} still validates a session past its lifetime"
         );
     }

@@ -11,26 +11,17 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use active_sessions_e2e::{Backend, POSTGRES_URL_VAR, SignIn, TestApp, by_account, e2e, pb};
+use active_sessions_client::{Owner, RevokeAllOptions};
+use active_sessions_e2e::{
+    Backend, POSTGRES_URL_VAR, SignIn, TestApp, by_account, e2e, is_valid_on, pb,
+    revoke_all_request,
+};
 use active_sessions_server::{
     clock::{Clock, ManualClock, Timestamp},
     service::sessions::MAX_FEED_STALENESS,
 };
 use pb::session_service_client::SessionServiceClient;
 use tonic::transport::Channel;
-
-/// Whether `token` validates on the replica behind `client`.
-pub(crate) async fn valid(client: &SessionServiceClient<Channel>, token: &str) -> bool {
-    client
-        .clone()
-        .validate_session(pb::ValidateSessionRequest {
-            session_token: token.into(),
-        })
-        .await
-        .unwrap_or_else(|status| panic!("validation failed: {status:?}"))
-        .into_inner()
-        .valid
-}
 
 /// Asks until `token` is refused, failing if a validation asked [`MAX_FEED_STALENESS`] or more
 /// after `returned` (when the revoking call returned) still says valid.
@@ -41,7 +32,7 @@ pub(crate) async fn refused_within_bound(
 ) -> Duration {
     loop {
         let asked = Instant::now();
-        if !valid(client, token).await {
+        if !is_valid_on(client, token).await {
             return asked.duration_since(returned);
         }
         let late = asked.duration_since(returned);
@@ -59,10 +50,7 @@ pub(crate) async fn revoke_all(
 ) -> pb::Revocation {
     client
         .clone()
-        .revoke_all_sessions(pb::RevokeAllSessionsRequest {
-            subject: Some(by_account(account)),
-            ..Default::default()
-        })
+        .revoke_all_sessions(revoke_all_request(by_account(account)))
         .await
         .unwrap_or_else(|status| panic!("log out of all failed: {status:?}"))
         .into_inner()
@@ -100,14 +88,14 @@ async fn log_out_of_all_ignores_the_skew(
     let (_, on_fast) = sign_in(fast, account, "dev_fast").await;
     let (_, on_slow) = sign_in(slow, account, "dev_slow").await;
     for replica in replicas {
-        assert!(valid(replica, &on_fast).await);
-        assert!(valid(replica, &on_slow).await);
+        assert!(is_valid_on(replica, &on_fast).await);
+        assert!(is_valid_on(replica, &on_slow).await);
     }
 
     // Log out of all on the slow replica: the session the fast one stamped "later" ends too.
     let first = revoke_all(slow, account).await;
     let returned = Instant::now();
-    assert!(!valid(slow, &on_fast).await && !valid(slow, &on_slow).await);
+    assert!(!is_valid_on(slow, &on_fast).await && !is_valid_on(slow, &on_slow).await);
     for replica in replicas {
         refused_within_bound(replica, &on_fast, returned).await;
         refused_within_bound(replica, &on_slow, returned).await;
@@ -120,10 +108,10 @@ async fn log_out_of_all_ignores_the_skew(
     let (_, after_fast) = sign_in(fast, account, "dev_after_fast").await;
     for replica in replicas {
         assert!(
-            valid(replica, &after_slow).await,
+            is_valid_on(replica, &after_slow).await,
             "a sign-in after the log-out is valid"
         );
-        assert!(valid(replica, &after_fast).await);
+        assert!(is_valid_on(replica, &after_fast).await);
     }
 
     // Log out of all on the fast replica: everything so far ends on both.
@@ -152,7 +140,7 @@ async fn log_out_of_all_ignores_the_skew(
     }
     let (_, latest) = sign_in(slow, account, "dev_latest").await;
     for replica in replicas {
-        assert!(valid(replica, &latest).await);
+        assert!(is_valid_on(replica, &latest).await);
     }
 }
 
@@ -187,21 +175,15 @@ e2e!(
         assert_eq!(rows.len(), 1, "the session stamped in the future is listed");
         assert_eq!(rows[0].sessions[0].session_id, session.session_id);
         // And still after a log-out of all on the slow replica and a new sign-in there.
-        app.sessions()
-            .revoke_all_sessions(pb::RevokeAllSessionsRequest {
-                subject: Some(by_account("acct")),
-                ..Default::default()
-            })
+        app.connect_with_token(None)
+            .await
+            .sessions()
+            .revoke_all(Owner::account("acct"), RevokeAllOptions::confirmed())
             .await
             .unwrap();
         let (after, _) = app.sign_in(SignIn::browser("acct", "dev_slow")).await;
         let (later, _) = ahead.sign_in(SignIn::browser("acct", "dev_ahead_2")).await;
-        let listed: Vec<String> = app
-            .rows_for_account("acct")
-            .await
-            .into_iter()
-            .flat_map(|row| row.sessions.into_iter().map(|s| s.session_id))
-            .collect();
+        let listed = app.session_ids_for_account("acct").await;
         assert_eq!(listed.len(), 2, "{listed:?}");
         assert!(listed.contains(&after.session_id) && listed.contains(&later.session_id));
         ahead.stop().await;

@@ -137,12 +137,7 @@ async fn health_follows_the_database_and_calls_fail_fast_while_it_is_away() {
     }
     // Every acknowledged registration is there.
     let acknowledged = acknowledged.lock().unwrap().clone();
-    let listed: Vec<String> = app
-        .rows_for_account("acct")
-        .await
-        .into_iter()
-        .flat_map(|row| row.sessions.into_iter().map(|s| s.session_id))
-        .collect();
+    let listed = app.session_ids_for_account("acct").await;
     for id in &acknowledged {
         assert!(listed.contains(id), "acknowledged session {id} was lost");
     }

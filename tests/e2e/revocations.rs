@@ -4,35 +4,26 @@
 
 use std::time::Duration;
 
-use active_sessions_e2e::{
-    Backend, SignIn, assert_status, by_account, by_token, e2e, pb, violated_fields,
+use active_sessions_client::{
+    Error, Owner, RevocationBatch, RevocationScope, RevocationStream, RevokeAllOptions,
 };
-use futures::StreamExt;
-use pb::{ListActiveSessionsRequest, Product, RevokeSessionRequest, WatchRevocationsRequest};
+use active_sessions_e2e::{Backend, SignIn, assert_status, by_account, e2e, pb};
+use pb::{ListActiveSessionsRequest, Product};
 use sea_orm::{ConnectionTrait, Database};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-async fn next_events(
-    stream: &mut tonic::Streaming<pb::WatchRevocationsResponse>,
-) -> pb::WatchRevocationsResponse {
+/// The next batch that carries revocations (keep-alives skipped), within 5 s.
+async fn next_events(stream: &mut RevocationStream) -> RevocationBatch {
     loop {
         let batch = tokio::time::timeout(Duration::from_secs(5), stream.next())
             .await
             .expect("a revocation within 5 s")
-            .expect("stream open")
-            .expect("batch");
+            .expect("stream healthy")
+            .expect("stream open");
         if !batch.events.is_empty() {
             return batch;
         }
-    }
-}
-
-fn revoke_device(subject: pb::Subject, device: &str) -> RevokeSessionRequest {
-    RevokeSessionRequest {
-        subject: Some(subject),
-        target: Some(pb::revoke_session_request::Target::DeviceId(device.into())),
-        validate_only: false,
     }
 }
 
@@ -42,37 +33,33 @@ e2e! {
         for device in ["a", "b", "c"] {
             app.sign_in(SignIn::browser("acct", device).product(Product::Codex)).await;
         }
-        let mut stream = app.sessions().watch_revocations(WatchRevocationsRequest::default()).await.unwrap().into_inner();
+        let sessions = app.connect_with_token(None).await.sessions();
+        let mut stream = sessions.watch_revocations(None, &[]).await.unwrap();
         // The first message announces the starting cursor.
         let hello = stream.next().await.unwrap().unwrap();
         assert!(hello.events.is_empty());
         assert!(!hello.cursor.is_empty());
 
-        app.sessions().revoke_session(revoke_device(by_token(&owner), "a")).await.unwrap();
+        sessions.revoke_row(Owner::token(&owner), "a", true).await.unwrap();
         let first = next_events(&mut stream).await;
         assert_eq!(first.events.len(), 1);
         let event = &first.events[0];
         assert_eq!(event.account_id, "acct");
-        assert_eq!(event.scope(), pb::RevocationScope::Device);
-        assert_eq!(event.products().collect::<Vec<_>>(), [Product::Codex]);
+        assert_eq!(event.scope, RevocationScope::Device);
+        assert_eq!(event.products, [Product::Codex]);
         assert_eq!(event.session_ids.len(), 1);
         drop(stream);
 
         // While disconnected, two more revocations; resuming from the cursor delivers both, in order.
-        app.sessions().revoke_session(revoke_device(by_token(&owner), "b")).await.unwrap();
-        app.sessions().revoke_all_sessions(pb::RevokeAllSessionsRequest { subject: Some(by_account("acct")), ..Default::default() }).await.unwrap();
-        let mut resumed = app
-            .sessions()
-            .watch_revocations(WatchRevocationsRequest { cursor: first.cursor.clone(), products: vec![] })
-            .await
-            .unwrap()
-            .into_inner();
+        sessions.revoke_row(Owner::token(&owner), "b", true).await.unwrap();
+        sessions.revoke_all(Owner::account("acct"), RevokeAllOptions::confirmed()).await.unwrap();
+        let mut resumed = sessions.watch_revocations(Some(&first.cursor), &[]).await.unwrap();
         let mut received = Vec::new();
         while received.len() < 2 {
             received.extend(next_events(&mut resumed).await.events);
         }
-        assert_eq!(received[0].scope(), pb::RevocationScope::Device);
-        assert_eq!(received[1].scope(), pb::RevocationScope::All);
+        assert_eq!(received[0].scope, RevocationScope::Device);
+        assert_eq!(received[1].scope, RevocationScope::All);
         assert!(received[1].revoked_before.is_some());
         assert!(received[0].cursor.parse::<i64>().unwrap() < received[1].cursor.parse::<i64>().unwrap());
     }
@@ -83,31 +70,23 @@ e2e! {
         let (_, owner) = app.sign_in(SignIn::browser("acct", "mine")).await;
         app.sign_in(SignIn::browser("acct", "codex_box").product(Product::Codex)).await;
         app.sign_in(SignIn::browser("acct", "api_box").product(Product::ApiPlatform)).await;
-        let mut api_only = app
-            .sessions()
-            .watch_revocations(WatchRevocationsRequest { cursor: String::new(), products: vec![Product::ApiPlatform as i32] })
-            .await
-            .unwrap()
-            .into_inner();
+        let sessions = app.connect_with_token(None).await.sessions();
+        let mut api_only = sessions.watch_revocations(None, &[Product::ApiPlatform]).await.unwrap();
         api_only.next().await.unwrap().unwrap();
-        app.sessions().revoke_session(revoke_device(by_token(&owner), "codex_box")).await.unwrap();
-        app.sessions().revoke_session(revoke_device(by_token(&owner), "api_box")).await.unwrap();
+        sessions.revoke_row(Owner::token(&owner), "codex_box", true).await.unwrap();
+        sessions.revoke_row(Owner::token(&owner), "api_box", true).await.unwrap();
         let batch = next_events(&mut api_only).await;
         assert_eq!(batch.events.len(), 1);
-        assert_eq!(batch.events[0].products().collect::<Vec<_>>(), [Product::ApiPlatform]);
+        assert_eq!(batch.events[0].products, [Product::ApiPlatform]);
 
-        let status = app
-            .sessions()
-            .watch_revocations(WatchRevocationsRequest { cursor: "999999".into(), products: vec![] })
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), Code::OutOfRange);
-        let status = app
-            .sessions()
-            .watch_revocations(WatchRevocationsRequest { cursor: "abc".into(), products: vec![] })
-            .await
-            .unwrap_err();
-        assert_eq!(violated_fields(&status), ["cursor"]);
+        // A cursor past the log's end is OUT_OF_RANGE; one that is not a cursor names its field.
+        let expired = sessions.watch_revocations(Some("999999"), &[]).await.unwrap_err();
+        assert!(matches!(expired, Error::CursorExpired), "{expired:?}");
+        let malformed = sessions.watch_revocations(Some("abc"), &[]).await.unwrap_err();
+        let Error::InvalidArgument { violations } = malformed else {
+            panic!("not INVALID_ARGUMENT: {malformed:?}");
+        };
+        assert_eq!(violations.iter().map(|(field, _)| field.as_str()).collect::<Vec<_>>(), ["cursor"]);
     }
 }
 

@@ -16,28 +16,10 @@ use active_sessions_client::{
     Connection, Owner, Registration, RetryPolicy, SessionLayer, SessionValidator, ValidationCache,
 };
 use active_sessions_e2e::{
-    TestApp, TestCaller, e2e, on_each_database,
+    TestApp, TestCaller, e2e, live_cache, on_each_database,
     product::{self, bearer},
+    sign_in_browser,
 };
-
-/// A ChatGPT browser session of `account` on `device`: `(session id, token)`.
-async fn sign_in(connection: &Connection, account: &str, device: &str) -> (String, String) {
-    let registered = connection
-        .sessions()
-        .register(Registration::chatgpt_browser(account, device))
-        .await
-        .expect("registration");
-    (registered.session.session_id, registered.token)
-}
-
-/// A cache over `connection` that is live.
-async fn live_cache(connection: Connection) -> ValidationCache {
-    let cache = ValidationCache::builder(connection).start().await;
-    tokio::time::timeout(Duration::from_secs(10), cache.wait_live())
-        .await
-        .expect("the cache goes live");
-    cache
-}
 
 on_each_database! {
     async fn layer_lets_through_only_signed_in_sessions_of_its_product(backend) {
@@ -47,7 +29,7 @@ on_each_database! {
         ];
         let Some(app) = TestApp::spawn_with_callers(backend, callers).await else { return };
         let chatgpt = app.connect_as("chatgpt-web").await;
-        let (session_id, token) = sign_in(&chatgpt, "acct_layer", "browser-1").await;
+        let (session_id, token) = sign_in_browser(&chatgpt, "acct_layer", "browser-1").await;
         let codex_token = app
             .connect_as("codex")
             .await
@@ -57,7 +39,7 @@ on_each_database! {
             .expect("codex registration")
             .token;
 
-        let validator = SessionValidator::builder(live_cache(chatgpt.clone()).await)
+        let validator = SessionValidator::builder(live_cache(&chatgpt).await)
             .cookie("chatgpt_session")
             .bearer()
             .build();
@@ -125,9 +107,9 @@ on_each_database! {
 e2e! {
     async fn a_log_out_from_the_settings_page_is_refused_by_the_app_within_a_second(app) {
         let connection = Connection::builder(format!("http://{}", app.addr)).connect().await.unwrap();
-        let (_, laptop) = sign_in(&connection, "acct_logout", "laptop").await;
-        let (_, phone) = sign_in(&connection, "acct_logout", "phone").await;
-        let cache = live_cache(connection.clone()).await;
+        let (_, laptop) = sign_in_browser(&connection, "acct_logout", "laptop").await;
+        let (_, phone) = sign_in_browser(&connection, "acct_logout", "phone").await;
+        let cache = live_cache(&connection).await;
         let handled = Arc::new(AtomicU64::new(0));
         let (addr, server) =
             product::serve(product::app(Some(SessionLayer::new(cache.clone())), handled)).await;
@@ -169,7 +151,7 @@ e2e! {
             .connect()
             .await
             .unwrap();
-        let (_, token) = sign_in(&connection, "acct_outage", "laptop").await;
+        let (_, token) = sign_in_browser(&connection, "acct_outage", "laptop").await;
         let cache = ValidationCache::builder(connection)
             .max_reconnect_delay(Duration::from_millis(200))
             .start()
@@ -227,7 +209,7 @@ e2e! {
             .connect()
             .await
             .unwrap();
-        let (_, token) = sign_in(&connection, "acct_heartbeat", "laptop").await;
+        let (_, token) = sign_in_browser(&connection, "acct_heartbeat", "laptop").await;
         let validator = SessionValidator::builder(connection.sessions())
             .heartbeat(connection.sessions(), Duration::from_secs(3600))
             .build();

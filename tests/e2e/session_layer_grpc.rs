@@ -5,18 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use active_sessions_client::{Connection, Registration, RetryPolicy, SessionLayer};
-use active_sessions_e2e::e2e;
-
-/// A ChatGPT browser session of `account` on `device`: `(session id, token)`.
-async fn sign_in(connection: &Connection, account: &str, device: &str) -> (String, String) {
-    let registered = connection
-        .sessions()
-        .register(Registration::chatgpt_browser(account, device))
-        .await
-        .expect("registration");
-    (registered.session.session_id, registered.token)
-}
+use active_sessions_client::{Connection, RetryPolicy, SessionLayer};
+use active_sessions_e2e::{e2e, sign_in_browser};
 
 e2e! {
     async fn a_grpc_server_behind_the_layer_answers_unauthenticated_and_unavailable(app) {
@@ -27,7 +17,7 @@ e2e! {
             .connect()
             .await
             .unwrap();
-        let (_, token) = sign_in(&connection, "acct_grpc", "laptop").await;
+        let (_, token) = sign_in_browser(&connection, "acct_grpc", "laptop").await;
         // A product's gRPC server (the health service stands in for its API) behind the layer.
         let (_, health) = tonic_health::server::health_reporter();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use active_sessions_e2e::{SignIn, assert_status, by_account, by_token, e2e, pb, user_agents};
+use active_sessions_e2e::{
+    SignIn, assert_status, by_account, by_token, e2e, pb, revoke_all_request,
+    revoke_device_request, user_agents,
+};
 use pb::{
     ClientKind, GetRevocationRequest, ListActiveSessionsRequest, ListSecurityEventsRequest,
     LogOutAction, NoLogOutReason, Product, RevokeAllSessionsRequest, RevokeOutcome,
@@ -12,23 +15,6 @@ use pb::{
 use tonic::Code;
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn revoke_device(subject: pb::Subject, device: &str, validate_only: bool) -> RevokeSessionRequest {
-    RevokeSessionRequest {
-        subject: Some(subject),
-        target: Some(Target::DeviceId(device.into())),
-        validate_only,
-    }
-}
-
-fn revoke_all(subject: pb::Subject) -> RevokeAllSessionsRequest {
-    RevokeAllSessionsRequest {
-        subject: Some(subject),
-        validate_only: false,
-        remove_trusted_devices: false,
-        ..Default::default()
-    }
-}
 
 e2e! {
     async fn s1_row_shows_device_product_location_sign_in_time_and_current(app) {
@@ -132,11 +118,11 @@ e2e! {
                 .await
                 .unwrap_err();
             assert_status(&status, Code::NotFound, Some("NOT_FOUND"));
-            let status = app.sessions().revoke_session(revoke_device(by_token(&owner), &session.device_id, false)).await.unwrap_err();
+            let status = app.sessions().revoke_session(revoke_device_request(by_token(&owner), &session.device_id, false)).await.unwrap_err();
             assert_status(&status, Code::NotFound, Some("NOT_FOUND"));
         }
         // Log out of all sessions leaves hidden kinds alone.
-        app.sessions().revoke_all_sessions(revoke_all(by_account("acct"))).await.unwrap();
+        app.sessions().revoke_all_sessions(revoke_all_request(by_account("acct"))).await.unwrap();
         assert!(!app.is_valid(&owner).await);
         for (_, token) in &hidden {
             assert!(app.is_valid(token).await, "hidden session was ended by log out of all");
@@ -158,7 +144,7 @@ e2e! {
         let (_, owner) = app.sign_in(SignIn::browser("acct", "current")).await;
         app.sign_in(SignIn::browser("acct", "revoked")).await;
         app.sign_in(SignIn { lifetime: Some(Duration::from_secs(3600)), ..SignIn::browser("acct", "short_lived") }).await;
-        app.sessions().revoke_session(revoke_device(by_token(&owner), "revoked", false)).await.unwrap();
+        app.sessions().revoke_session(revoke_device_request(by_token(&owner), "revoked", false)).await.unwrap();
         let devices = |rows: Vec<pb::SessionRow>| rows.into_iter().map(|r| r.device_id).collect::<Vec<_>>();
         let mut listed = devices(app.rows_for_token(&owner).await);
         listed.sort();
@@ -212,8 +198,8 @@ e2e! {
         for subject in [by_token(&token)] {
             let refusals = [
                 sessions.list_active_sessions(ListActiveSessionsRequest { subject: Some(subject.clone()), ..Default::default() }).await.unwrap_err(),
-                sessions.revoke_session(revoke_device(subject.clone(), "dev", false)).await.unwrap_err(),
-                sessions.revoke_all_sessions(revoke_all(subject.clone())).await.unwrap_err(),
+                sessions.revoke_session(revoke_device_request(subject.clone(), "dev", false)).await.unwrap_err(),
+                sessions.revoke_all_sessions(revoke_all_request(subject.clone())).await.unwrap_err(),
                 sessions.list_security_events(ListSecurityEventsRequest { subject: Some(subject.clone()), ..Default::default() }).await.unwrap_err(),
             ];
             for status in refusals {
@@ -240,7 +226,7 @@ e2e! {
         assert_eq!(other.log_out_action(), LogOutAction::LogOut);
 
         let mut sessions = app.sessions();
-        let by_row = sessions.revoke_session(revoke_device(by_token(&token), "mine", false)).await.unwrap_err();
+        let by_row = sessions.revoke_session(revoke_device_request(by_token(&token), "mine", false)).await.unwrap_err();
         assert_status(&by_row, Code::FailedPrecondition, Some("CURRENT_SESSION"));
         let by_id = sessions
             .revoke_session(RevokeSessionRequest {
@@ -253,7 +239,7 @@ e2e! {
         assert_status(&by_id, Code::FailedPrecondition, Some("CURRENT_SESSION"));
         assert!(app.is_valid(&token).await);
         // An operator has no current session and may log the row out.
-        sessions.revoke_session(revoke_device(by_account("acct"), "mine", false)).await.unwrap();
+        sessions.revoke_session(revoke_device_request(by_account("acct"), "mine", false)).await.unwrap();
         assert!(!app.is_valid(&token).await);
     }
 }
@@ -263,7 +249,7 @@ e2e! {
         let (_, owner) = app.sign_in(SignIn::browser("acct", "mine")).await;
         let (_, other_chatgpt) = app.sign_in(SignIn::browser("acct", "laptop")).await;
         let (_, other_api) = app.sign_in(SignIn::browser("acct", "laptop").product(Product::ApiPlatform)).await;
-        let preview = app.sessions().revoke_session(revoke_device(by_token(&owner), "laptop", true)).await.unwrap().into_inner();
+        let preview = app.sessions().revoke_session(revoke_device_request(by_token(&owner), "laptop", true)).await.unwrap().into_inner();
         assert_eq!(preview.outcome(), RevokeOutcome::LoggedOut);
         assert_eq!(preview.session_ids.len(), 2);
         assert_eq!(preview.products().collect::<Vec<_>>(), [Product::Chatgpt, Product::ApiPlatform]);
@@ -282,13 +268,13 @@ e2e! {
         assert!(all_preview.revocation_id.is_empty());
         assert!(app.is_valid(&owner).await);
 
-        let done = app.sessions().revoke_session(revoke_device(by_token(&owner), "laptop", false)).await.unwrap().into_inner();
+        let done = app.sessions().revoke_session(revoke_device_request(by_token(&owner), "laptop", false)).await.unwrap().into_inner();
         assert_eq!(done.outcome(), RevokeOutcome::LoggedOut);
         assert_eq!(done.session_ids, preview.session_ids);
         assert!(done.revocation.is_some());
         assert!(!app.is_valid(&other_chatgpt).await && !app.is_valid(&other_api).await);
         // Again: already logged out, nothing changes.
-        let again = app.sessions().revoke_session(revoke_device(by_token(&owner), "laptop", false)).await.unwrap().into_inner();
+        let again = app.sessions().revoke_session(revoke_device_request(by_token(&owner), "laptop", false)).await.unwrap().into_inner();
         assert_eq!(again.outcome(), RevokeOutcome::AlreadyLoggedOut);
         assert!(again.revocation.is_none());
     }
@@ -302,7 +288,7 @@ e2e! {
             tokens.push(app.sign_in(SignIn::browser("acct", &format!("dev_{i}")).product(Product::Codex)).await.1);
         }
         let (_, someone_else) = app.sign_in(SignIn::browser("acct_other", "dev")).await;
-        let revocation = app.sessions().revoke_all_sessions(revoke_all(by_token(&owner))).await.unwrap().into_inner().revocation.unwrap();
+        let revocation = app.sessions().revoke_all_sessions(revoke_all_request(by_token(&owner))).await.unwrap().into_inner().revocation.unwrap();
         // Refused as soon as the call returns, before any sweep has run.
         for token in &tokens {
             assert!(!app.is_valid(token).await);
@@ -330,10 +316,10 @@ e2e! {
         assert_eq!(row.status(), SessionStatus::Unavailable);
         assert_eq!(row.log_out_action(), LogOutAction::None);
         assert_eq!(row.no_log_out_reason(), NoLogOutReason::StatusUnavailable);
-        let status = app.sessions().revoke_session(revoke_device(by_token(&owner), "legacy", false)).await.unwrap_err();
+        let status = app.sessions().revoke_session(revoke_device_request(by_token(&owner), "legacy", false)).await.unwrap_err();
         assert_status(&status, Code::FailedPrecondition, Some("STATUS_UNAVAILABLE"));
         assert!(app.is_valid(&legacy_token).await);
-        app.sessions().revoke_all_sessions(revoke_all(by_token(&owner))).await.unwrap();
+        app.sessions().revoke_all_sessions(revoke_all_request(by_token(&owner))).await.unwrap();
         assert!(!app.is_valid(&legacy_token).await);
     }
 }
@@ -342,7 +328,7 @@ e2e! {
     async fn s13_revocations_report_when_they_are_fully_in_effect(app) {
         let (_, owner) = app.sign_in(SignIn::browser("acct", "mine")).await;
         app.sign_in(SignIn::browser("acct", "laptop")).await;
-        let row = app.sessions().revoke_session(revoke_device(by_token(&owner), "laptop", false)).await.unwrap().into_inner();
+        let row = app.sessions().revoke_session(revoke_device_request(by_token(&owner), "laptop", false)).await.unwrap().into_inner();
         let row_revocation = row.revocation.unwrap();
         assert!(row_revocation.complete, "a row log-out is complete when it returns");
         assert!(app.rows_for_token(&owner).await.iter().all(|r| r.device_id != "laptop"));
@@ -350,7 +336,7 @@ e2e! {
         for i in 0..20 {
             app.sign_in(SignIn::browser("acct", &format!("dev_{i}"))).await;
         }
-        let all = app.sessions().revoke_all_sessions(revoke_all(by_account("acct"))).await.unwrap().into_inner().revocation.unwrap();
+        let all = app.sessions().revoke_all_sessions(revoke_all_request(by_account("acct"))).await.unwrap().into_inner().revocation.unwrap();
         app.services().sessions().sweep_pending().await.unwrap();
         let progress = app
             .sessions()
@@ -378,8 +364,8 @@ e2e! {
     async fn s15_security_history_records_sign_ins_and_log_outs_newest_first(app) {
         let (_, owner) = app.sign_in(SignIn::browser("acct", "mine")).await;
         app.sign_in(SignIn::browser("acct", "laptop").ip("89.160.20.112")).await;
-        app.sessions().revoke_session(revoke_device(by_token(&owner), "laptop", false)).await.unwrap();
-        app.sessions().revoke_all_sessions(revoke_all(by_account("acct"))).await.unwrap();
+        app.sessions().revoke_session(revoke_device_request(by_token(&owner), "laptop", false)).await.unwrap();
+        app.sessions().revoke_all_sessions(revoke_all_request(by_account("acct"))).await.unwrap();
         // The log-out of all's event gets its session count from the sweep.
         app.services().sessions().sweep_pending().await.unwrap();
         let mut events = Vec::new();

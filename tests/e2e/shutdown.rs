@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use active_sessions_e2e::{Backend, SignIn, TestApp, by_account, pb};
+use active_sessions_e2e::{Backend, SignIn, TestApp, by_account, pb, revoke_all_request};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
@@ -55,12 +55,7 @@ async fn shutdown_is_bounded_by_the_grace_period(backend: Backend) {
     let mut sessions = app.sessions();
     let blocked = tokio::spawn(async move {
         sessions
-            .revoke_all_sessions(pb::RevokeAllSessionsRequest {
-                subject: Some(by_account("acct")),
-                validate_only: false,
-                remove_trusted_devices: false,
-                ..Default::default()
-            })
+            .revoke_all_sessions(revoke_all_request(by_account("acct")))
             .await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -110,16 +105,7 @@ async fn shutdown_is_bounded_by_the_grace_period(backend: Backend) {
         app.is_valid(&token).await,
         "the abandoned log-out of all was rolled back"
     );
-    let events = app
-        .sessions()
-        .list_security_events(pb::ListSecurityEventsRequest {
-            subject: Some(by_account("acct")),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = app.security_events("acct").await;
     assert!(
         events
             .iter()

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use active_sessions_e2e::{SignIn, assert_status, by_account, by_token, e2e, pb, violated_fields};
+use active_sessions_client::{ListOptions, Owner, RevokeAllOptions, TrustedDevice};
+use active_sessions_e2e::{
+    SignIn, TestApp, assert_status, by_account, by_token, e2e, pb, violated_fields,
+};
 use pb::{
-    ListTrustedDevicesRequest, LogOutAction, RemoveTrustedDeviceRequest, RevokeAllSessionsRequest,
-    RevokeOutcome, RevokeSessionRequest, SecurityEventType, TrustDeviceRequest,
-    revoke_session_request::Target,
+    ListTrustedDevicesRequest, LogOutAction, RemoveTrustedDeviceRequest, RevokeOutcome,
+    SecurityEventType, TrustDeviceRequest,
 };
 use tonic::Code;
 
@@ -25,19 +27,15 @@ fn remove(
     }
 }
 
-async fn listed(
-    app: &active_sessions_e2e::TestApp,
-    subject: pb::Subject,
-) -> Vec<pb::TrustedDevice> {
-    app.trusted_devices()
-        .list_trusted_devices(ListTrustedDevicesRequest {
-            subject: Some(subject),
-            ..Default::default()
-        })
+/// The first page of the owner's trusted devices, through the typed client.
+async fn listed(app: &TestApp, owner: Owner) -> Vec<TrustedDevice> {
+    app.connect_with_token(None)
+        .await
+        .trusted_devices()
+        .list(owner, ListOptions::default())
         .await
         .unwrap()
-        .into_inner()
-        .trusted_devices
+        .devices
 }
 
 e2e! {
@@ -53,17 +51,17 @@ e2e! {
         let again = again.trusted_device.unwrap();
         assert_eq!(again.trusted_since, first.trusted_since);
         assert!(again.trusted_until.unwrap().seconds >= first.trusted_until.unwrap().seconds + 10 * 86_400);
-        let devices = listed(&app, by_token(&token)).await;
+        let devices = listed(&app, Owner::token(&token)).await;
         assert_eq!(devices.len(), 1, "one record, not two");
         let device = &devices[0];
-        assert_eq!(device.device.as_ref().unwrap().description, "Chrome on Mac OSX");
-        assert_eq!(device.location.as_ref().unwrap().city, "London");
+        assert_eq!(device.device.description, "Chrome on Mac OSX");
+        assert_eq!(device.location.city, "London");
         assert!(device.has_active_session);
-        assert_eq!(device.method(), pb::TrustMethod::Totp);
+        assert_eq!(device.method, pb::TrustMethod::Totp);
         // Thirty days after the renewal the trust has expired: not listed, not trusted.
         app.clock.advance(31 * DAY);
         assert!(!app.is_trusted("acct", "laptop").await);
-        assert!(listed(&app, by_account("acct")).await.is_empty());
+        assert!(listed(&app, Owner::account("acct")).await.is_empty());
         // Trusting after expiry starts a new trust period.
         let fresh = app.trust("acct", "laptop").await;
         assert!(!fresh.renewed);
@@ -167,21 +165,17 @@ e2e! {
         let laptop = rows.iter().find(|r| r.device_id == "laptop").unwrap();
         assert!(laptop.trusted);
         assert_eq!(laptop.log_out_action(), LogOutAction::LogOutAndRemove);
-        let request = |validate_only| RevokeSessionRequest {
-            subject: Some(by_token(&owner)),
-            target: Some(Target::DeviceId("laptop".into())),
-            validate_only,
-        };
-        let preview = app.sessions().revoke_session(request(true)).await.unwrap().into_inner();
-        assert_eq!(preview.outcome(), RevokeOutcome::LoggedOutAndRemoved);
+        let sessions = app.connect_with_token(None).await.sessions();
+        let preview = sessions.revoke_row(Owner::token(&owner), "laptop", false).await.unwrap();
+        assert_eq!(preview.outcome, RevokeOutcome::LoggedOutAndRemoved);
         assert!(preview.trust_removed);
         assert!(app.is_trusted("acct", "laptop").await, "preview changed nothing");
-        let done = app.sessions().revoke_session(request(false)).await.unwrap().into_inner();
-        assert_eq!(done.outcome(), RevokeOutcome::LoggedOutAndRemoved);
+        let done = sessions.revoke_row(Owner::token(&owner), "laptop", true).await.unwrap();
+        assert_eq!(done.outcome, RevokeOutcome::LoggedOutAndRemoved);
         assert!(done.revocation.unwrap().trust_removed);
         assert!(!app.is_trusted("acct", "laptop").await);
         assert!(!app.is_valid(&chatgpt).await && !app.is_valid(&api).await);
-        assert!(listed(&app, by_token(&owner)).await.is_empty());
+        assert!(listed(&app, Owner::token(&owner)).await.is_empty());
         // Trust and sessions went together; a later sign-in on the device is a plain row again.
         app.sign_in(SignIn::browser("acct", "laptop")).await;
         let rows = app.rows_for_token(&owner).await;
@@ -197,20 +191,18 @@ e2e! {
         app.sign_in(SignIn::browser("acct", "laptop")).await;
         app.trust("acct", "laptop").await;
         app.trust("acct", "mine").await;
-        let all = |remove_trusted_devices| RevokeAllSessionsRequest {
-            subject: Some(by_account("acct")),
-            validate_only: false,
-            remove_trusted_devices,
-            ..Default::default()
-        };
-        let kept = app.sessions().revoke_all_sessions(all(false)).await.unwrap().into_inner().revocation.unwrap();
+        let sessions = app.connect_with_token(None).await.sessions();
+        let kept = sessions.revoke_all(Owner::account("acct"), RevokeAllOptions::confirmed()).await.unwrap();
         assert!(!kept.trust_removed);
         assert!(!app.is_valid(&owner).await);
         assert!(app.is_trusted("acct", "laptop").await && app.is_trusted("acct", "mine").await);
-        let removed = app.sessions().revoke_all_sessions(all(true)).await.unwrap().into_inner().revocation.unwrap();
+        let removed = sessions
+            .revoke_all(Owner::account("acct"), RevokeAllOptions::confirmed().remove_trusted_devices())
+            .await
+            .unwrap();
         assert!(removed.trust_removed);
         assert!(!app.is_trusted("acct", "laptop").await && !app.is_trusted("acct", "mine").await);
-        assert!(listed(&app, by_account("acct")).await.is_empty());
+        assert!(listed(&app, Owner::account("acct")).await.is_empty());
     }
 }
 
@@ -241,20 +233,16 @@ e2e! {
         for i in 0..7 {
             app.trust("acct", &format!("dev_{i}")).await;
         }
+        let trusted = app.connect_with_token(None).await.trusted_devices();
         let mut seen = Vec::new();
-        let mut page_token = String::new();
+        let mut options = ListOptions::new().page_size(3);
         loop {
-            let page = app
-                .trusted_devices()
-                .list_trusted_devices(ListTrustedDevicesRequest { subject: Some(by_account("acct")), page_size: 3, page_token })
-                .await
-                .unwrap()
-                .into_inner();
-            seen.extend(page.trusted_devices.into_iter().map(|d| d.device_id));
-            if page.next_page_token.is_empty() {
-                break;
+            let page = trusted.list(Owner::account("acct"), options.clone()).await.unwrap();
+            seen.extend(page.devices.into_iter().map(|d| d.device_id));
+            match page.next_page_token {
+                Some(token) => options = options.page_token(token),
+                None => break,
             }
-            page_token = page.next_page_token;
         }
         let expected: Vec<String> = (0..7).rev().map(|i| format!("dev_{i}")).collect();
         assert_eq!(seen, expected, "most recently trusted first, each once");

@@ -2,8 +2,9 @@
 //! sessions, a logged-out session (a revocation) and a trusted device, and a CLI session of
 //! alice's, made by the operator before the matrix runs.
 
-use active_sessions_client::Connection;
-use active_sessions_e2e::{SignIn, by_account, pb};
+use active_sessions_client::{
+    ClientKind, Connection, Owner, Product, Registration, SsoProtocol, Trust, TrustMethod,
+};
 
 /// What the test fixture holds: three accounts (carol's linked to SSO), sessions, a revocation
 /// and a trusted device each, and a CLI session of alice's.
@@ -22,43 +23,37 @@ pub(super) struct Fixture {
 }
 
 pub(super) async fn fixture(operator: &Connection) -> Fixture {
-    let sessions = operator.session_service();
-    let register = |account: &str, device: &str| {
-        let request = SignIn::browser(account, device).request();
-        let mut client = sessions.clone();
-        async move { client.register_session(request).await.unwrap().into_inner() }
+    let sessions = operator.sessions();
+    let register = |registration: Registration| {
+        let sessions = sessions.clone();
+        async move { sessions.register(registration).await.unwrap() }
     };
-    let alice = register("alice", "alice_laptop").await;
-    let bob = register("bob", "bob_laptop").await;
-    let carol = register("carol", "carol_laptop").await;
-    let alice_phone = register("alice", "alice_phone").await;
-    let carol_phone = register("carol", "carol_phone").await;
-    register("alice", "alice_old").await;
-    register("bob", "bob_old").await;
-    register("carol", "carol_old").await;
-    let alice_cli = {
-        let request = SignIn::browser("alice", "alice_terminal")
-            .kind(pb::ClientKind::Cli)
-            .request();
-        sessions
-            .clone()
-            .register_session(request)
-            .await
-            .unwrap()
-            .into_inner()
-    };
-    let revoke_old = |account: &'static str, device: &'static str| {
-        let mut client = sessions.clone();
+    let browser =
+        |account: &str, device: &str| register(Registration::chatgpt_browser(account, device));
+    let alice = browser("alice", "alice_laptop").await;
+    let bob = browser("bob", "bob_laptop").await;
+    let carol = browser("carol", "carol_laptop").await;
+    let alice_phone = browser("alice", "alice_phone").await;
+    let carol_phone = browser("carol", "carol_phone").await;
+    browser("alice", "alice_old").await;
+    browser("bob", "bob_old").await;
+    browser("carol", "carol_old").await;
+    let alice_cli = register(Registration::new(
+        "alice",
+        Product::Chatgpt,
+        ClientKind::Cli,
+        "alice_terminal",
+    ))
+    .await;
+    let revoke_old = |account: &str, device: &str| {
+        let sessions = sessions.clone();
+        let owner = Owner::account(account);
+        let device = device.to_owned();
         async move {
-            client
-                .revoke_session(pb::RevokeSessionRequest {
-                    subject: Some(by_account(account)),
-                    target: Some(pb::revoke_session_request::Target::DeviceId(device.into())),
-                    validate_only: false,
-                })
+            sessions
+                .revoke_row(owner, &device, true)
                 .await
                 .unwrap()
-                .into_inner()
                 .revocation
                 .unwrap()
                 .revocation_id
@@ -67,42 +62,37 @@ pub(super) async fn fixture(operator: &Connection) -> Fixture {
     let alice_revocation = revoke_old("alice", "alice_old").await;
     let bob_revocation = revoke_old("bob", "bob_old").await;
     let carol_revocation = revoke_old("carol", "carol_old").await;
-    let mut trust = operator.trusted_device_service();
+    let trust = operator.trusted_devices();
     for (account, device) in [
         ("alice", "alice_laptop"),
         ("bob", "bob_laptop"),
         ("carol", "carol_laptop"),
     ] {
         trust
-            .trust_device(pb::TrustDeviceRequest {
-                account_id: account.into(),
-                device_id: device.into(),
-                method: pb::TrustMethod::Totp as i32,
-                duration: None,
-                product: pb::Product::Chatgpt as i32,
-            })
+            .trust(Trust::new(
+                account,
+                device,
+                Product::Chatgpt,
+                TrustMethod::Totp,
+            ))
             .await
             .unwrap();
     }
     operator
-        .account_eligibility()
-        .set_sso_link(pb::SetSsoLinkRequest {
-            account_id: "carol".into(),
-            protocol: pb::SsoProtocol::Saml as i32,
-            organization_id: "org".into(),
-        })
+        .eligibility()
+        .set_sso_link("carol", SsoProtocol::Saml, "org")
         .await
         .unwrap();
     Fixture {
-        carol_token: carol.session_token,
-        carol_session: carol_phone.session.unwrap().session_id,
+        carol_token: carol.token,
+        carol_session: carol_phone.session.session_id,
         carol_revocation,
-        alice_cli_token: alice_cli.session_token,
-        alice_token: alice.session_token,
-        alice_phone_session: alice_phone.session.unwrap().session_id,
+        alice_cli_token: alice_cli.token,
+        alice_token: alice.token,
+        alice_phone_session: alice_phone.session.session_id,
         alice_revocation,
-        bob_token: bob.session_token,
-        bob_session: bob.session.unwrap().session_id,
+        bob_token: bob.token,
+        bob_session: bob.session.session_id,
         bob_revocation,
     }
 }

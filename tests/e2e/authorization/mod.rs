@@ -14,7 +14,8 @@ mod calls;
 mod expected;
 mod fixture;
 
-use active_sessions_e2e::{Backend, SignIn, TestApp, TestCaller, by_account, e2e, pb};
+use active_sessions_client::{ListOptions, Owner, RevokeAllOptions, SecurityEventType};
+use active_sessions_e2e::{Backend, SignIn, TestApp, TestCaller, e2e};
 use calls::call;
 use expected::EXPECTED;
 use fixture::fixture;
@@ -125,37 +126,23 @@ async fn run_matrix(backend: Backend) {
         "observed matrix differs from the expected one:\n{table}"
     );
 
-    // Operators' actions are in the account's history under the operator's name.
-    let history = operator
-        .session_service()
-        .list_security_events(pb::ListSecurityEventsRequest {
-            subject: Some(by_account("alice")),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
-    assert!(
-        history
-            .iter()
-            .any(|e| e.r#type() == pb::SecurityEventType::LogOut && e.actor == "operator:operator")
-    );
-
-    // Break-glass on the SSO-linked account is recorded too.
-    let carol_history = operator
-        .session_service()
-        .list_security_events(pb::ListSecurityEventsRequest {
-            subject: Some(by_account("carol")),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
-    assert!(carol_history.iter().any(|e| {
-        e.r#type() == pb::SecurityEventType::DeviceTrustRemoved && e.actor == "operator:operator"
-    }));
+    // Operators' actions are in the account's history under the operator's name, and
+    // break-glass on the SSO-linked account is recorded too.
+    let by_operator = |account: &str, kind: SecurityEventType| {
+        let sessions = operator.sessions();
+        let owner = Owner::account(account);
+        async move {
+            sessions
+                .list_security_events(owner, ListOptions::default())
+                .await
+                .unwrap()
+                .events
+                .iter()
+                .any(|event| event.kind == kind && event.actor == "operator:operator")
+        }
+    };
+    assert!(by_operator("alice", SecurityEventType::LogOut).await);
+    assert!(by_operator("carol", SecurityEventType::DeviceTrustRemoved).await);
 
     let doc = std::fs::read_to_string(DOC).unwrap_or_default();
     if std::env::var("UPDATE_AUTHORIZATION_DOC").is_ok() {
@@ -187,8 +174,9 @@ e2e! {
     async fn local_development_mode_allows_every_call_as_the_local_operator(app) {
         let (_, token) = app.sign_in(SignIn::browser("acct", "dev")).await;
         assert!(app.is_valid(&token).await);
-        app.sessions().revoke_all_sessions(pb::RevokeAllSessionsRequest { subject: Some(by_account("acct")), ..Default::default() }).await.unwrap();
-        let events = app.sessions().list_security_events(pb::ListSecurityEventsRequest { subject: Some(by_account("acct")), ..Default::default() }).await.unwrap().into_inner().events;
+        let sessions = app.connect_with_token(None).await.sessions();
+        sessions.revoke_all(Owner::account("acct"), RevokeAllOptions::confirmed()).await.unwrap();
+        let events = sessions.list_security_events(Owner::account("acct"), ListOptions::default()).await.unwrap().events;
         assert_eq!(events[0].actor, "operator:local");
     }
 }

@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 
-use super::{PRODUCTS, join, reason, revoke_all, revoke_device};
-use active_sessions_e2e::{SignIn, by_account, by_token, e2e, pb};
+use super::{PRODUCTS, join, reason};
+use active_sessions_e2e::{
+    SignIn, by_account, by_token, e2e, pb, revoke_all_request, revoke_device_request,
+};
 use pb::{ListActiveSessionsRequest, Product};
 use tokio::task::JoinHandle;
 use tonic::{Code, Status};
@@ -100,7 +102,7 @@ e2e! {
                             by_token(token)
                         };
                         tokio::spawn(async move {
-                            let result = sessions.revoke_session(revoke_device(subject, &device)).await;
+                            let result = sessions.revoke_session(revoke_device_request(subject, &device, false)).await;
                             judge(format!("{label} RevokeSession {device}"), result, OWNER_CALL_REFUSALS)
                         })
                     }
@@ -108,7 +110,7 @@ e2e! {
                         if i % 20 == 7 {
                             let account = accounts[1 + (i / 20) % 3];
                             tokio::spawn(async move {
-                                let result = sessions.revoke_all_sessions(revoke_all(by_account(account))).await;
+                                let result = sessions.revoke_all_sessions(revoke_all_request(by_account(account))).await;
                                 judge(format!("{label} RevokeAllSessions {account}"), result, OWNER_CALL_REFUSALS)
                             })
                         } else {

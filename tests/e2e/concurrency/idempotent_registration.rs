@@ -1,7 +1,7 @@
 //! Idempotent registration under concurrent retries: duplicates of one registration, or a reused
 //! request id with another payload, create exactly one session.
 
-use super::{join, security_events, spawn_register};
+use super::{join, spawn_register};
 use active_sessions_e2e::{SignIn, assert_status, e2e, pb};
 use pb::SecurityEventType;
 use tonic::{Code, Status};
@@ -45,7 +45,7 @@ e2e! {
         winners.sort();
         assert_eq!(listed, winners, "one session per request id, nothing else");
         assert_eq!(rows.len(), 2);
-        let events = security_events(&app, ACCOUNT).await;
+        let events = app.security_events(ACCOUNT).await;
         assert_eq!(count_events(&events, SecurityEventType::SignIn), 2, "one sign-in event per request id");
     }
 }
@@ -92,8 +92,8 @@ e2e! {
             }
         }
         assert_eq!(sessions, [session_id], "exactly one session exists");
-        let sign_ins = count_events(&security_events(&app, "acct_reuse").await, SecurityEventType::SignIn)
-            + count_events(&security_events(&app, "acct_reuse_other").await, SecurityEventType::SignIn);
+        let sign_ins = count_events(&app.security_events("acct_reuse").await, SecurityEventType::SignIn)
+            + count_events(&app.security_events("acct_reuse_other").await, SecurityEventType::SignIn);
         assert_eq!(sign_ins, 1);
     }
 }

@@ -1,8 +1,8 @@
 //! A log-out of all sessions racing registrations: it covers exactly the sessions before its
 //! cut-off, leaves no earlier session active, and concurrent sweeps count each session once.
 
-use super::{PRODUCTS, join, revoke_all, security_events, spawn_register};
-use active_sessions_e2e::{SignIn, TestApp, by_account, e2e, pb};
+use super::{PRODUCTS, join, spawn_register};
+use active_sessions_e2e::{SignIn, TestApp, by_account, e2e, pb, revoke_all_request};
 use pb::{GetRevocationRequest, SecurityEventType};
 
 /// Microseconds since the epoch of a protobuf timestamp (the server's own unit).
@@ -42,7 +42,7 @@ e2e! {
         let mut registrations: Vec<_> = (0..15).map(|i| spawn_register(&app, &during(i))).collect();
         let revoke = {
             let mut client = app.sessions();
-            tokio::spawn(async move { client.revoke_all_sessions(revoke_all(by_account(ACCOUNT))).await })
+            tokio::spawn(async move { client.revoke_all_sessions(revoke_all_request(by_account(ACCOUNT))).await })
         };
         registrations.extend((15..30).map(|i| spawn_register(&app, &during(i))));
         // Validations racing the log-out must not plant a stale "valid" in the cache.
@@ -104,7 +104,7 @@ e2e! {
         );
         // What the log-out counted under the account lock is what it ended: a registration that
         // committed after the log-out must not be signed in before its cut-off.
-        let events = security_events(&app, ACCOUNT).await;
+        let events = app.security_events(ACCOUNT).await;
         let log_out_all: Vec<_> = events
             .iter()
             .filter(|e| e.r#type() == SecurityEventType::LogOutAll)
@@ -148,7 +148,7 @@ e2e! {
             let revoke = {
                 let mut client = app.sessions();
                 let subject = by_account(&account);
-                tokio::spawn(async move { client.revoke_all_sessions(revoke_all(subject)).await })
+                tokio::spawn(async move { client.revoke_all_sessions(revoke_all_request(subject)).await })
             };
             registrations.extend((10..20).map(|i| spawn_register(&app, &sign_in(i))));
             let revocation = revoke.await.expect("task").unwrap().into_inner().revocation.expect("revocation");
@@ -163,7 +163,7 @@ e2e! {
             app.services().sessions().sweep_pending().await.unwrap();
             let progress = get_revocation(&app, &account, &revocation.revocation_id).await;
             assert!(progress.complete);
-            let counted = security_events(&app, &account)
+            let counted = app.security_events(&account)
                 .await
                 .into_iter()
                 .find(|e| e.r#type() == SecurityEventType::LogOutAll)
@@ -199,7 +199,7 @@ e2e! {
         }
         let revocation = app
             .sessions()
-            .revoke_all_sessions(revoke_all(by_account(ACCOUNT)))
+            .revoke_all_sessions(revoke_all_request(by_account(ACCOUNT)))
             .await
             .unwrap()
             .into_inner()

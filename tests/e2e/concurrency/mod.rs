@@ -13,12 +13,9 @@ mod log_out_races;
 mod paging;
 mod same_row_log_outs;
 
-use active_sessions_e2e::{SignIn, TestApp, by_account, pb};
+use active_sessions_e2e::{SignIn, TestApp, pb};
 use futures::future::join_all;
-use pb::{
-    ListSecurityEventsRequest, Product, RevokeAllSessionsRequest, RevokeSessionRequest,
-    revoke_session_request::Target,
-};
+use pb::Product;
 use tokio::task::JoinHandle;
 use tonic::Status;
 use tonic_types::StatusExt;
@@ -42,23 +39,6 @@ fn reason(status: &Status) -> String {
         .unwrap_or_default()
 }
 
-fn revoke_device(subject: pb::Subject, device: &str) -> RevokeSessionRequest {
-    RevokeSessionRequest {
-        subject: Some(subject),
-        target: Some(Target::DeviceId(device.into())),
-        validate_only: false,
-    }
-}
-
-fn revoke_all(subject: pb::Subject) -> RevokeAllSessionsRequest {
-    RevokeAllSessionsRequest {
-        subject: Some(subject),
-        validate_only: false,
-        remove_trusted_devices: false,
-        ..Default::default()
-    }
-}
-
 /// Spawns one registration on its own clone of the client.
 fn spawn_register(
     app: &TestApp,
@@ -72,27 +52,4 @@ fn spawn_register(
             .await
             .map(tonic::Response::into_inner)
     })
-}
-
-/// The account's whole security history (operator view), newest first.
-async fn security_events(app: &TestApp, account_id: &str) -> Vec<pb::SecurityEvent> {
-    let mut events = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = app
-            .sessions()
-            .list_security_events(ListSecurityEventsRequest {
-                subject: Some(by_account(account_id)),
-                page_size: 100,
-                page_token,
-            })
-            .await
-            .unwrap_or_else(|status| panic!("history failed: {status:?}"))
-            .into_inner();
-        events.extend(page.events);
-        if page.next_page_token.is_empty() {
-            return events;
-        }
-        page_token = page.next_page_token;
-    }
 }

@@ -8,8 +8,8 @@ use std::{
     },
 };
 
-use super::{PRODUCTS, join, revoke_device, spawn_register};
-use active_sessions_e2e::{SignIn, TestApp, by_account, e2e, pb};
+use super::{PRODUCTS, join, spawn_register};
+use active_sessions_e2e::{SignIn, TestApp, by_account, e2e, pb, revoke_device_request};
 use pb::{ListActiveSessionsRequest, Product, RevokeOutcome};
 
 const ORIGINAL_DEVICES: usize = 60;
@@ -104,7 +104,11 @@ async fn page_through_during_churn(app: &TestApp, revoke_originals: bool) {
                 if step % 2 == 1 {
                     let previous = format!("new_{:03}", step - 1);
                     let outcome = client
-                        .revoke_session(revoke_device(by_account(ACCOUNT), &previous))
+                        .revoke_session(revoke_device_request(
+                            by_account(ACCOUNT),
+                            &previous,
+                            false,
+                        ))
                         .await
                         .unwrap_or_else(|status| panic!("churn log-out failed: {status:?}"))
                         .into_inner()
@@ -116,7 +120,7 @@ async fn page_through_during_churn(app: &TestApp, revoke_originals: bool) {
                     let device = &originals[(step * 7 + 3) % ORIGINAL_DEVICES];
                     revoked_originals.insert(device.clone());
                     client
-                        .revoke_session(revoke_device(by_account(ACCOUNT), device))
+                        .revoke_session(revoke_device_request(by_account(ACCOUNT), device, false))
                         .await
                         .unwrap_or_else(|status| {
                             panic!("churn log-out of {device} failed: {status:?}")

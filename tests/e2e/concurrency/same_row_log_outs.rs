@@ -1,8 +1,8 @@
 //! The same row logged out by many callers at once, or racing the heartbeat flush: it is
 //! revoked once and no call fails.
 
-use super::{PRODUCTS, join, reason, revoke_device, security_events};
-use active_sessions_e2e::{SignIn, by_account, by_token, e2e, pb};
+use super::{PRODUCTS, join, reason};
+use active_sessions_e2e::{SignIn, by_account, by_token, e2e, pb, revoke_device_request};
 use pb::{
     Product, RevokeOutcome, RevokeSessionRequest, SecurityEventType, revoke_session_request::Target,
 };
@@ -60,7 +60,7 @@ e2e! {
         assert!(app.is_valid(&owner).await);
         let rows = app.rows_for_account(ACCOUNT).await;
         assert_eq!(rows.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>(), ["mine"]);
-        let events = security_events(&app, ACCOUNT).await;
+        let events = app.security_events(ACCOUNT).await;
         let log_outs: Vec<_> = events.iter().filter(|e| e.r#type() == SecurityEventType::LogOut).collect();
         assert_eq!(log_outs.len(), 2, "one LOG_OUT per row or session, however many callers: {log_outs:?}");
         let laptop_event = log_outs.iter().find(|e| e.device_id == "laptop").expect("laptop log-out event");
@@ -101,7 +101,7 @@ e2e! {
                 .iter()
                 .map(|(device, _)| {
                     let mut client = app.sessions();
-                    let request = revoke_device(by_account(ACCOUNT), device);
+                    let request = revoke_device_request(by_account(ACCOUNT), device, false);
                     let device = device.clone();
                     tokio::spawn(async move { (device, client.revoke_session(request).await) })
                 })

@@ -42,7 +42,7 @@ fn every_active_sessions_variable_in_deploy_is_one_the_server_reads() {
             }
             assert!(
                 facts.flag_of_env.contains_key(&name),
-                "{}: {name} is not a variable of server/src/config.rs",
+                "{}: {name} is not a variable the server's command line declares",
                 path.display()
             );
             seen.insert(name);

@@ -6,69 +6,12 @@ use std::time::Duration;
 
 use super::{CallersFile, assert_caller_unauthenticated, product_caller, register};
 use active_sessions_client::{Connection, ConnectionBuilder};
-use active_sessions_e2e::{Backend, TestApp, by_account, callers_file, pb};
-use active_sessions_server::config::Config;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+use active_sessions_e2e::{
+    Backend, TestApp, by_account, callers_file, pb,
+    pki::{Pem, TestCa},
 };
-
-/// A certificate and its key, PEM.
-#[derive(Clone)]
-struct Pem {
-    cert: String,
-    key: String,
-}
-
-/// A CA for tests.
-struct TestCa {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl TestCa {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Self {
-            pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A leaf certificate whose subject is only `CN=<common_name>`.
-    fn issue(&self, common_name: &str, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Pem {
-        let mut params = CertificateParams::new(
-            names
-                .iter()
-                .map(|name| (*name).to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Pem {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
-    }
-}
+use active_sessions_server::config::Config;
+use rcgen::ExtendedKeyUsagePurpose;
 
 /// Every certificate the TLS tests need, written to a temporary directory.
 struct Pki {
