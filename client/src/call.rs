@@ -5,8 +5,6 @@
 //! and the final status becomes an [`Error`]. A typed client's method therefore only builds the
 //! message, makes one call, and converts the response.
 
-use std::time::Duration;
-
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -19,16 +17,31 @@ use crate::{
 pub(crate) struct Caller<C> {
     client: C,
     retry: RetryPolicy,
+    /// False for a stream: it is long-lived, so no `grpc-timeout` is sent.
+    timeout: bool,
 }
 
 impl<C: Clone> Caller<C> {
     pub(crate) fn new(client: C, retry: RetryPolicy) -> Self {
-        Self { client, retry }
+        Self {
+            client,
+            retry,
+            timeout: true,
+        }
     }
 
     /// This caller with another retry policy.
     pub(crate) fn with_retry_policy(self, retry: RetryPolicy) -> Self {
         Self { retry, ..self }
+    }
+
+    /// This caller for opening a server stream: retried alike, but without a `grpc-timeout`,
+    /// as the stream outlives the call that opens it.
+    pub(crate) fn for_stream(&self) -> Self {
+        Self {
+            timeout: false,
+            ..self.clone()
+        }
     }
 
     /// Calls `method` (a generated client's method, such as
@@ -43,39 +56,12 @@ impl<C: Clone> Caller<C> {
     where
         M: Clone,
     {
-        self.attempts(idempotency, message, Some, method).await
-    }
-
-    /// Opens a server stream with `method`: retried like [`call`](Self::call), but without a
-    /// `grpc-timeout`, as the stream is long-lived.
-    pub(crate) async fn open_stream<M, R>(
-        &self,
-        idempotency: Idempotency,
-        message: M,
-        method: impl AsyncFn(&mut C, Request<M>) -> Result<Response<R>, Status>,
-    ) -> Result<R, Error>
-    where
-        M: Clone,
-    {
-        self.attempts(idempotency, message, |_| None, method).await
-    }
-
-    async fn attempts<M, R>(
-        &self,
-        idempotency: Idempotency,
-        message: M,
-        timeout: fn(Duration) -> Option<Duration>,
-        method: impl AsyncFn(&mut C, Request<M>) -> Result<Response<R>, Status>,
-    ) -> Result<R, Error>
-    where
-        M: Clone,
-    {
         let method = &method;
         let response = retry::run(&self.retry, idempotency, |left| {
             let mut client = self.client.clone();
             let mut request = Request::new(message.clone());
-            if let Some(timeout) = left.and_then(timeout) {
-                request.set_timeout(timeout);
+            if let Some(left) = left.filter(|_| self.timeout) {
+                request.set_timeout(left);
             }
             async move { method(&mut client, request).await }
         })

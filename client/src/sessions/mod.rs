@@ -295,7 +295,8 @@ impl SessionClient {
             products: products.iter().map(|product| *product as i32).collect(),
         };
         self.caller
-            .open_stream(Idempotent, message, Service::watch_revocations)
+            .for_stream()
+            .call(Idempotent, message, Service::watch_revocations)
             .await
             .map(RevocationStream::new)
     }
