@@ -9,18 +9,12 @@
 
 mod common;
 
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    process::ExitCode,
-};
+use std::process::ExitCode;
 
 use active_sessions_client::{
     AuthMethod, ListOptions, Owner, Product, Registration, RevokeAllOptions,
 };
-
-const LONDON: IpAddr = IpAddr::V4(Ipv4Addr::new(81, 2, 69, 142));
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use common::{LONDON, Result};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -14,36 +14,19 @@
 //! `ACTIVE_SESSIONS_TOKEN` (this backend's bearer credential, if the server has a callers
 //! file), `PRODUCT_LISTEN` (default `127.0.0.1:8080`).
 
-use std::time::Duration;
+mod common;
 
-use active_sessions_client::{
-    Connection, Product, RetryPolicy, SessionLayer, SessionValidator, ValidSession, ValidationCache,
-};
+use active_sessions_client::{Product, SessionLayer, SessionValidator, ValidSession};
 use axum::{Json, Router, routing::get};
+use common::Result;
 use serde_json::{Value, json};
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let endpoint = std::env::var("ACTIVE_SESSIONS_ENDPOINT")
-        .unwrap_or_else(|_| "http://127.0.0.1:50051".into());
-    let listen = std::env::var("PRODUCT_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
-
+    let endpoint = common::endpoint();
+    let listen = common::listen("127.0.0.1:8080");
     // The connection is lazy, so the app starts (and answers 503) while the service is down.
-    let mut connection = Connection::builder(&endpoint)
-        .user_agent("chatgpt-web-example/0.1")
-        .connect_timeout(Duration::from_secs(2))
-        .request_timeout(Duration::from_secs(2))
-        .retry_policy(RetryPolicy::default().deadline(Duration::from_secs(2)))
-        .lazy();
-    if let Ok(token) = std::env::var("ACTIVE_SESSIONS_TOKEN") {
-        connection = connection.bearer_token(token);
-    }
-    let cache = ValidationCache::builder(connection.connect().await?)
-        .products([Product::Chatgpt])
-        .start()
-        .await;
+    let cache = common::product_cache(&endpoint, "chatgpt-web", Product::Chatgpt).await?;
     let sessions = SessionValidator::builder(cache)
         .bearer()
         .cookie("active_session")

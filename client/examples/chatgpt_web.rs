@@ -10,7 +10,6 @@
 mod common;
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
     process::ExitCode,
     time::{Duration, Instant},
 };
@@ -18,10 +17,7 @@ use std::{
 use active_sessions_client::{
     AuthMethod, Error, ListOptions, Owner, Product, Registration, RevokeAllOptions, ValidationCache,
 };
-
-const LONDON: IpAddr = IpAddr::V4(Ipv4Addr::new(81, 2, 69, 142));
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use common::{LONDON, Result};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -10,19 +10,12 @@
 
 mod common;
 
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    process::ExitCode,
-    time::Duration,
-};
+use std::{process::ExitCode, time::Duration};
 
 use active_sessions_client::{
     AuthMethod, ListOptions, LogOutAction, Owner, Product, Registration, Trust, TrustMethod,
 };
-
-const LONDON: IpAddr = IpAddr::V4(Ipv4Addr::new(81, 2, 69, 142));
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use common::{LONDON, Result};
 
 #[tokio::main]
 async fn main() -> ExitCode {

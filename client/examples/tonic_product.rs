@@ -16,41 +16,25 @@
 //! `ACTIVE_SESSIONS_TOKEN` (this backend's bearer credential), `PRODUCT_LISTEN` (default
 //! `127.0.0.1:8081`).
 
+mod common;
+
 use std::{
     convert::Infallible,
     future::{Future, Ready, ready},
     pin::Pin,
     task::{Context, Poll},
-    time::Duration,
 };
 
-use active_sessions_client::{
-    Connection, Product, RetryPolicy, SessionLayer, SessionValidator, ValidSession, ValidationCache,
-};
+use active_sessions_client::{Product, SessionLayer, SessionValidator, ValidSession};
+use common::Result;
 use tonic::{Status, body::Body, server::NamedService, transport::Server};
 use tonic_prost::ProstCodec;
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
 #[tokio::main]
 async fn main() -> Result<()> {
-    let endpoint = std::env::var("ACTIVE_SESSIONS_ENDPOINT")
-        .unwrap_or_else(|_| "http://127.0.0.1:50051".into());
-    let listen = std::env::var("PRODUCT_LISTEN").unwrap_or_else(|_| "127.0.0.1:8081".into());
-
-    let mut connection = Connection::builder(&endpoint)
-        .user_agent("codex-backend-example/0.1")
-        .connect_timeout(Duration::from_secs(2))
-        .request_timeout(Duration::from_secs(2))
-        .retry_policy(RetryPolicy::default().deadline(Duration::from_secs(2)))
-        .lazy();
-    if let Ok(token) = std::env::var("ACTIVE_SESSIONS_TOKEN") {
-        connection = connection.bearer_token(token);
-    }
-    let cache = ValidationCache::builder(connection.connect().await?)
-        .products([Product::Codex])
-        .start()
-        .await;
+    let endpoint = common::endpoint();
+    let listen = common::listen("127.0.0.1:8081");
+    let cache = common::product_cache(&endpoint, "codex-backend", Product::Codex).await?;
     let sessions = SessionValidator::builder(cache)
         .bearer()
         .products([Product::Codex])

@@ -4,14 +4,17 @@
 use std::time::SystemTime;
 
 use crate::{
-    Connection, Error, Owner, RetryPolicy, Transport,
+    Connection, Error, Owner, RetryPolicy, Revocation, Transport,
+    call::{Caller, required},
     proto::{
         self, IneligibilityReason, SsoProtocol, WorkspaceType,
         account_eligibility_client::AccountEligibilityClient,
     },
-    retry::{self, Idempotency, request},
-    types::time,
+    retry::Idempotency::{Idempotent, Once},
+    types::{non_empty, time},
 };
+
+type Service = AccountEligibilityClient<Transport>;
 
 /// The typed client of `AccountEligibility`. Cheap to clone.
 ///
@@ -19,8 +22,7 @@ use crate::{
 /// make exactly one attempt.
 #[derive(Debug, Clone)]
 pub struct EligibilityClient {
-    inner: AccountEligibilityClient<Transport>,
-    retry: RetryPolicy,
+    caller: Caller<Service>,
 }
 
 /// Whether an account may use Active sessions.
@@ -64,8 +66,8 @@ pub struct Account {
     pub disabled_at: Option<SystemTime>,
 }
 
-impl Account {
-    fn from_proto(account: proto::Account) -> Self {
+impl From<proto::Account> for Account {
+    fn from(account: proto::Account) -> Self {
         let disabled_at = account
             .disabled_at
             .and_then(|at| SystemTime::try_from(at).ok());
@@ -82,11 +84,23 @@ impl Account {
             updated_at: time(account.updated_at),
         }
     }
+}
 
-    fn from_response(account: Option<proto::Account>) -> Result<Self, Error> {
-        account
-            .map(Self::from_proto)
-            .ok_or_else(|| Error::Other(tonic::Status::internal("no account in the response")))
+impl Account {
+    /// The account a response must carry.
+    fn required(account: Option<proto::Account>) -> Result<Self, Error> {
+        required(account, "account").map(Self::from)
+    }
+}
+
+impl From<proto::CheckEligibilityResponse> for Eligibility {
+    fn from(response: proto::CheckEligibilityResponse) -> Self {
+        Self {
+            reason: response.reason(),
+            workspace_type: response.workspace_type(),
+            account_id: response.account_id,
+            eligible: response.eligible,
+        }
     }
 }
 
@@ -94,15 +108,15 @@ impl EligibilityClient {
     /// A client over `connection`, with the connection's retry policy.
     pub fn new(connection: &Connection) -> Self {
         Self {
-            inner: connection.account_eligibility(),
-            retry: connection.retry_policy(),
+            caller: Caller::new(connection.account_eligibility(), connection.retry_policy()),
         }
     }
 
     /// This client with another retry policy.
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
+    pub fn with_retry_policy(self, policy: RetryPolicy) -> Self {
+        Self {
+            caller: self.caller.with_retry_policy(policy),
+        }
     }
 
     /// Whether the owner's account may use Active sessions, and if not why. An account never
@@ -111,19 +125,10 @@ impl EligibilityClient {
         let message = proto::CheckEligibilityRequest {
             subject: Some(owner.subject()),
         };
-        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.check_eligibility(request).await }
-        })
-        .await?
-        .into_inner();
-        Ok(Eligibility {
-            reason: response.reason(),
-            workspace_type: response.workspace_type(),
-            account_id: response.account_id,
-            eligible: response.eligible,
-        })
+        self.caller
+            .call(Idempotent, message, Service::check_eligibility)
+            .await
+            .map(Eligibility::from)
     }
 
     /// What the service knows of an account; [`Error::NotFound`] for an account never seen.
@@ -131,14 +136,11 @@ impl EligibilityClient {
         let message = proto::GetAccountRequest {
             account_id: account_id.to_owned(),
         };
-        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.get_account(request).await }
-        })
-        .await?
-        .into_inner();
-        Account::from_response(response.account)
+        let response = self
+            .caller
+            .call(Idempotent, message, Service::get_account)
+            .await?;
+        Account::required(response.account)
     }
 
     /// Records that the account is linked to an organisation's SSO (identity system; never
@@ -154,14 +156,11 @@ impl EligibilityClient {
             protocol: protocol as i32,
             organization_id: organization_id.to_owned(),
         };
-        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.set_sso_link(request).await }
-        })
-        .await?
-        .into_inner();
-        Account::from_response(response.account)
+        let response = self
+            .caller
+            .call(Once, message, Service::set_sso_link)
+            .await?;
+        Account::required(response.account)
     }
 
     /// Removes the account's SSO link (identity system; never retried).
@@ -169,14 +168,11 @@ impl EligibilityClient {
         let message = proto::ClearSsoLinkRequest {
             account_id: account_id.to_owned(),
         };
-        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.clear_sso_link(request).await }
-        })
-        .await?
-        .into_inner();
-        Account::from_response(response.account)
+        let response = self
+            .caller
+            .call(Once, message, Service::clear_sso_link)
+            .await?;
+        Account::required(response.account)
     }
 
     /// Records the account's workspace type (identity system; never retried).
@@ -189,14 +185,11 @@ impl EligibilityClient {
             account_id: account_id.to_owned(),
             workspace_type: workspace_type as i32,
         };
-        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.set_workspace_type(request).await }
-        })
-        .await?
-        .into_inner();
-        Account::from_response(response.account)
+        let response = self
+            .caller
+            .call(Once, message, Service::set_workspace_type)
+            .await?;
+        Account::required(response.account)
     }
 
     /// Disables the account (identity system, operators; retried: disabling twice changes
@@ -206,19 +199,16 @@ impl EligibilityClient {
     pub async fn disable_account(
         &self,
         account_id: &str,
-    ) -> Result<(Account, Option<crate::Revocation>), Error> {
+    ) -> Result<(Account, Option<Revocation>), Error> {
         let message = proto::DisableAccountRequest {
             account_id: account_id.to_owned(),
         };
-        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.disable_account(request).await }
-        })
-        .await?
-        .into_inner();
-        let revocation = response.revocation.map(crate::Revocation::from_proto);
-        Ok((Account::from_response(response.account)?, revocation))
+        let response = self
+            .caller
+            .call(Idempotent, message, Service::disable_account)
+            .await?;
+        let revocation = response.revocation.map(Revocation::from);
+        Ok((Account::required(response.account)?, revocation))
     }
 
     /// Enables a disabled account again (identity system, operators; retried).
@@ -226,14 +216,11 @@ impl EligibilityClient {
         let message = proto::EnableAccountRequest {
             account_id: account_id.to_owned(),
         };
-        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.enable_account(request).await }
-        })
-        .await?
-        .into_inner();
-        Account::from_response(response.account)
+        let response = self
+            .caller
+            .call(Idempotent, message, Service::enable_account)
+            .await?;
+        Account::required(response.account)
     }
 
     /// Deletes everything the service keeps about the account (identity system, operators;
@@ -243,21 +230,10 @@ impl EligibilityClient {
         let message = proto::DeleteAccountRequest {
             account_id: account_id.to_owned(),
         };
-        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.delete_account(request).await }
-        })
-        .await?
-        .into_inner();
-        Ok(AccountDeletion {
-            existed: response.existed,
-            revocation_id: (!response.revocation_id.is_empty()).then_some(response.revocation_id),
-            sessions_erased: response.sessions_erased,
-            trusted_devices_erased: response.trusted_devices_erased,
-            security_events_erased: response.security_events_erased,
-            account_id: response.account_id,
-        })
+        self.caller
+            .call(Idempotent, message, Service::delete_account)
+            .await
+            .map(AccountDeletion::from)
     }
 }
 
@@ -276,4 +252,17 @@ pub struct AccountDeletion {
     pub trusted_devices_erased: i64,
     /// Security events erased.
     pub security_events_erased: i64,
+}
+
+impl From<proto::DeleteAccountResponse> for AccountDeletion {
+    fn from(response: proto::DeleteAccountResponse) -> Self {
+        Self {
+            existed: response.existed,
+            revocation_id: non_empty(response.revocation_id),
+            sessions_erased: response.sessions_erased,
+            trusted_devices_erased: response.trusted_devices_erased,
+            security_events_erased: response.security_events_erased,
+            account_id: response.account_id,
+        }
+    }
 }

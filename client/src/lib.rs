@@ -106,6 +106,7 @@
 
 mod balance;
 mod cache;
+mod call;
 mod connection;
 mod eligibility;
 mod error;

@@ -4,13 +4,16 @@ use std::time::{Duration, SystemTime};
 
 use crate::{
     Connection, Error, Owner, RetryPolicy, Revocation, Transport,
+    call::{Caller, required},
     proto::{
         self, DeviceInfo, Location, Product, TrustMethod,
         trusted_device_service_client::TrustedDeviceServiceClient,
     },
-    retry::{self, Idempotency, request},
-    types::{ListOptions, next_page, time},
+    retry::Idempotency::{Idempotent, Once},
+    types::{ListOptions, non_empty, time, wire_duration},
 };
+
+type Service = TrustedDeviceServiceClient<Transport>;
 
 /// The typed client of `TrustedDeviceService`. Cheap to clone.
 ///
@@ -18,8 +21,7 @@ use crate::{
 /// make exactly one attempt.
 #[derive(Debug, Clone)]
 pub struct TrustedDeviceClient {
-    inner: TrustedDeviceServiceClient<Transport>,
-    retry: RetryPolicy,
+    caller: Caller<Service>,
 }
 
 /// A device the account trusts.
@@ -47,8 +49,8 @@ pub struct TrustedDevice {
     pub renewed_at: Option<SystemTime>,
 }
 
-impl TrustedDevice {
-    fn from_proto(device: proto::TrustedDevice) -> Self {
+impl From<proto::TrustedDevice> for TrustedDevice {
+    fn from(device: proto::TrustedDevice) -> Self {
         Self {
             method: device.method(),
             product: device.product(),
@@ -140,19 +142,55 @@ pub struct Removed {
     pub revocation: Option<Revocation>,
 }
 
+impl From<proto::ListTrustedDevicesResponse> for TrustedDevicesPage {
+    fn from(response: proto::ListTrustedDevicesResponse) -> Self {
+        Self {
+            devices: response
+                .trusted_devices
+                .into_iter()
+                .map(TrustedDevice::from)
+                .collect(),
+            next_page_token: non_empty(response.next_page_token),
+        }
+    }
+}
+
+impl From<proto::CheckDeviceTrustResponse> for DeviceTrust {
+    fn from(response: proto::CheckDeviceTrustResponse) -> Self {
+        Self {
+            trusted: response.trusted,
+            trusted_until: time(response.trusted_until).filter(|_| response.trusted),
+        }
+    }
+}
+
+impl From<proto::RemoveTrustedDeviceResponse> for Removed {
+    fn from(response: proto::RemoveTrustedDeviceResponse) -> Self {
+        Self {
+            removed: response.removed,
+            revoked_session_ids: response.revoked_session_ids,
+            revoked_session_count: response.revoked_session_count,
+            revocation: response.revocation.map(Revocation::from),
+        }
+    }
+}
+
 impl TrustedDeviceClient {
     /// A client over `connection`, with the connection's retry policy.
     pub fn new(connection: &Connection) -> Self {
         Self {
-            inner: connection.trusted_device_service(),
-            retry: connection.retry_policy(),
+            caller: Caller::new(
+                connection.trusted_device_service(),
+                connection.retry_policy(),
+            ),
         }
     }
 
     /// This client with another retry policy.
-    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
+    pub fn with_retry_policy(self, policy: RetryPolicy) -> Self {
+        Self {
+            caller: self.caller.with_retry_policy(policy),
+        }
     }
 
     /// Marks a device trusted, or renews its trust (never retried).
@@ -161,26 +199,15 @@ impl TrustedDeviceClient {
             account_id: trust.account_id,
             device_id: trust.device_id,
             method: trust.method as i32,
-            duration: trust.duration.map(|duration| {
-                prost_types::Duration::try_from(duration).unwrap_or(prost_types::Duration {
-                    seconds: i64::MAX,
-                    nanos: 0,
-                })
-            }),
+            duration: trust.duration.map(wire_duration),
             product: trust.product as i32,
         };
-        let response = retry::run(&self.retry, Idempotency::Once, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.trust_device(request).await }
-        })
-        .await?
-        .into_inner();
-        let device = response.trusted_device.ok_or_else(|| {
-            Error::Other(tonic::Status::internal("no trusted device in the response"))
-        })?;
+        let response = self
+            .caller
+            .call(Once, message, Service::trust_device)
+            .await?;
         Ok(Trusted {
-            device: TrustedDevice::from_proto(device),
+            device: required(response.trusted_device, "trusted device")?.into(),
             renewed: response.renewed,
         })
     }
@@ -194,23 +221,12 @@ impl TrustedDeviceClient {
         let message = proto::ListTrustedDevicesRequest {
             subject: Some(owner.subject()),
             page_size: options.wire_page_size(),
-            page_token: options.page_token.clone().unwrap_or_default(),
+            page_token: options.page_token.unwrap_or_default(),
         };
-        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.list_trusted_devices(request).await }
-        })
-        .await?
-        .into_inner();
-        Ok(TrustedDevicesPage {
-            devices: response
-                .trusted_devices
-                .into_iter()
-                .map(TrustedDevice::from_proto)
-                .collect(),
-            next_page_token: next_page(response.next_page_token),
-        })
+        self.caller
+            .call(Idempotent, message, Service::list_trusted_devices)
+            .await
+            .map(TrustedDevicesPage::from)
     }
 
     /// Removes a device from trusted devices, with `log_out_sessions` also logging out its
@@ -230,24 +246,11 @@ impl TrustedDeviceClient {
             device_id: device_id.to_owned(),
             log_out_sessions,
         };
-        let idempotency = if log_out_sessions {
-            Idempotency::Once
-        } else {
-            Idempotency::Idempotent
-        };
-        let response = retry::run(&self.retry, idempotency, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.remove_trusted_device(request).await }
-        })
-        .await?
-        .into_inner();
-        Ok(Removed {
-            removed: response.removed,
-            revoked_session_ids: response.revoked_session_ids,
-            revoked_session_count: response.revoked_session_count,
-            revocation: response.revocation.map(Revocation::from_proto),
-        })
+        let idempotency = if log_out_sessions { Once } else { Idempotent };
+        self.caller
+            .call(idempotency, message, Service::remove_trusted_device)
+            .await
+            .map(Removed::from)
     }
 
     /// Whether the device is trusted for the account now, and until when.
@@ -256,16 +259,9 @@ impl TrustedDeviceClient {
             account_id: account_id.to_owned(),
             device_id: device_id.to_owned(),
         };
-        let response = retry::run(&self.retry, Idempotency::Idempotent, |timeout| {
-            let mut client = self.inner.clone();
-            let request = request(message.clone(), timeout);
-            async move { client.check_device_trust(request).await }
-        })
-        .await?
-        .into_inner();
-        Ok(DeviceTrust {
-            trusted: response.trusted,
-            trusted_until: time(response.trusted_until).filter(|_| response.trusted),
-        })
+        self.caller
+            .call(Idempotent, message, Service::check_device_trust)
+            .await
+            .map(DeviceTrust::from)
     }
 }

@@ -1,6 +1,9 @@
 //! Arguments shared by the typed clients, and conversions from the wire types.
 
-use std::{fmt, time::SystemTime};
+use std::{
+    fmt,
+    time::{Duration, SystemTime},
+};
 
 use crate::proto::{self, Product};
 
@@ -81,6 +84,10 @@ impl ListOptions {
         self
     }
 
+    pub(crate) fn wire_product(&self) -> i32 {
+        self.product.unwrap_or_default() as i32
+    }
+
     pub(crate) fn wire_page_size(&self) -> i32 {
         self.page_size
             .map_or(0, |size| i32::try_from(size).unwrap_or(i32::MAX))
@@ -92,9 +99,18 @@ pub(crate) fn time(timestamp: Option<prost_types::Timestamp>) -> Option<SystemTi
     timestamp.and_then(|timestamp| SystemTime::try_from(timestamp).ok())
 }
 
-/// A page token, `None` on the last page.
-pub(crate) fn next_page(token: String) -> Option<String> {
-    (!token.is_empty()).then_some(token)
+/// A wire string that may be empty (a page token on the last page, an id that does not
+/// apply), as an option.
+pub(crate) fn non_empty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+/// A duration on the wire; one beyond the wire range is sent as the largest.
+pub(crate) fn wire_duration(duration: Duration) -> prost_types::Duration {
+    prost_types::Duration::try_from(duration).unwrap_or(prost_types::Duration {
+        seconds: i64::MAX,
+        nanos: 0,
+    })
 }
 
 /// The session token's wire form: `ast_` and 43 base64url characters.
