@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, sea_query::OnConflict,
 };
 
 use super::{StoreError, entity::account};
@@ -51,7 +51,10 @@ pub async fn lock_or_create(
     account_id: &AccountId,
     now: Timestamp,
 ) -> Result<Account, StoreError> {
-    account::Entity::insert(account::ActiveModel {
+    // One statement creates the row or, when it exists, locks it (a conflict's no-op update
+    // takes the row lock) and returns it as committed: a round trip fewer than insert-then-lock
+    // on every registration.
+    let model = account::Entity::insert(account::ActiveModel {
         account_id: Set(account_id.as_str().to_owned()),
         workspace_type: Set(WorkspaceType::Unknown.as_str().to_owned()),
         sso_protocol: Set(None),
@@ -65,14 +68,13 @@ pub async fn lock_or_create(
         created_at: Set(now.as_micros()),
         updated_at: Set(now.as_micros()),
     })
-    .on_conflict_do_nothing()
-    .exec(conn)
+    .on_conflict(
+        OnConflict::column(account::Column::AccountId)
+            .update_column(account::Column::AccountId)
+            .to_owned(),
+    )
+    .exec_with_returning(conn)
     .await?;
-    let model = account::Entity::find_by_id(account_id.as_str())
-        .lock_exclusive()
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::corrupt("accounts", "row vanished after insert"))?;
     into_domain(model)
 }
 

@@ -19,6 +19,7 @@ pub mod security_events;
 pub mod session_sets;
 pub mod sessions;
 pub mod settings;
+pub mod sign_in_novelty;
 pub mod trusted_devices;
 pub mod validity;
 

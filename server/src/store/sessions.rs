@@ -91,42 +91,6 @@ pub async fn any_for_account(
         .is_some())
 }
 
-/// True when the account has had any session on this device before.
-pub async fn device_seen(
-    conn: &impl ConnectionTrait,
-    account_id: &AccountId,
-    device_id: &DeviceId,
-) -> Result<bool, StoreError> {
-    Ok(session::Entity::find()
-        .select_only()
-        .column(session::Column::SessionId)
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
-        .filter(session::Column::DeviceId.eq(device_id.as_str()))
-        .limit(1)
-        .into_tuple::<String>()
-        .one(conn)
-        .await?
-        .is_some())
-}
-
-/// True when the account has had any session from this country before.
-pub async fn country_seen(
-    conn: &impl ConnectionTrait,
-    account_id: &AccountId,
-    country_code: &str,
-) -> Result<bool, StoreError> {
-    Ok(session::Entity::find()
-        .select_only()
-        .column(session::Column::SessionId)
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
-        .filter(session::Column::CountryCode.eq(country_code))
-        .limit(1)
-        .into_tuple::<String>()
-        .one(conn)
-        .await?
-        .is_some())
-}
-
 /// The ordering key of one row of the Active sessions page.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct RowKey {

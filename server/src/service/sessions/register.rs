@@ -29,6 +29,7 @@ use crate::{
         StoreError, accounts,
         idempotency::{self, IdempotencyRecord},
         security_events, session_sets, sessions,
+        sign_in_novelty::{self, Novelty},
     },
 };
 
@@ -157,8 +158,8 @@ impl Sessions {
         // account's current log-out-of-all generation, read under that lock: a log-out of all
         // ordered before this registration cannot end it, one ordered after always does,
         // whatever the replicas' clocks say.
-        let account =
-            accounts::lock_or_create(&*txn, &request.account_id, self.inner.clock.now()).await?;
+        let first_seen_at = self.inner.clock.now();
+        let account = accounts::lock_or_create(&*txn, &request.account_id, first_seen_at).await?;
         // A disabled account (or one being deleted) signs in nowhere, not even by a replay.
         if account.is_disabled() {
             return Err(ServiceError::AccountDisabled);
@@ -206,14 +207,20 @@ impl Sessions {
         } else {
             Vec::new()
         };
-        let earlier_session = sessions::any_for_account(&*txn, &request.account_id).await?;
-        let new_device = earlier_session
-            && !sessions::device_seen(&*txn, &request.account_id, &request.device_id).await?;
-        let new_country = match (&location.country_code, earlier_session) {
-            (Some(country), true) => {
-                !sessions::country_seen(&*txn, &request.account_id, country).await?
+        // An account created by this registration has nothing earlier to compare with.
+        let novelty = if account.created_at == first_seen_at {
+            Novelty {
+                new_device: false,
+                new_country: false,
             }
-            _ => false,
+        } else {
+            sign_in_novelty::novelty(
+                &*txn,
+                &request.account_id,
+                &request.device_id,
+                location.country_code.as_deref(),
+            )
+            .await?
         };
         let token = SessionToken::mint().map_err(|_| ServiceError::Entropy)?;
         let session = Session {
@@ -232,8 +239,8 @@ impl Sessions {
             } else {
                 SessionStatus::Active
             },
-            new_device,
-            new_country,
+            new_device: novelty.new_device,
+            new_country: novelty.new_country,
             signed_in_at: now,
             last_active_at: now,
             expires_at: now.plus(lifetime),
