@@ -9,16 +9,11 @@ use std::sync::{
 };
 
 use opentelemetry_proto::tonic::collector::{
-    metrics::v1::{
-        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-        metrics_service_server::{MetricsService, MetricsServiceServer},
-    },
-    trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-        trace_service_server::{TraceService, TraceServiceServer},
-    },
+    metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
 };
-use tonic::{Request, Response, Status};
+
+#[path = "../tests/support/otlp_collector.rs"]
+mod otlp_collector;
 
 #[derive(Debug, Default, Clone)]
 struct Counts {
@@ -26,32 +21,19 @@ struct Counts {
     metric_exports: Arc<AtomicU64>,
 }
 
-#[tonic::async_trait]
-impl TraceService for Counts {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let spans: usize = request
-            .get_ref()
+impl otlp_collector::Sink for Counts {
+    fn traces(&self, export: ExportTraceServiceRequest) {
+        let spans: usize = export
             .resource_spans
             .iter()
             .flat_map(|r| &r.scope_spans)
             .map(|s| s.spans.len())
             .sum();
         self.spans.fetch_add(spans as u64, Ordering::Relaxed);
-        Ok(Response::new(ExportTraceServiceResponse::default()))
     }
-}
 
-#[tonic::async_trait]
-impl MetricsService for Counts {
-    async fn export(
-        &self,
-        _request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+    fn metrics(&self, _export: ExportMetricsServiceRequest) {
         self.metric_exports.fetch_add(1, Ordering::Relaxed);
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
     }
 }
 
@@ -73,10 +55,6 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     });
-    tonic::transport::Server::builder()
-        .add_service(TraceServiceServer::new(counts.clone()))
-        .add_service(MetricsServiceServer::new(counts))
-        .serve(addr)
-        .await?;
+    otlp_collector::router(counts).serve(addr).await?;
     Ok(())
 }

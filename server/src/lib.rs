@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod call_layer;
 pub mod clock;
 pub mod config;
 pub mod deadline;

@@ -15,17 +15,18 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
 use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
-use futures::future::{BoxFuture, FutureExt};
+use futures::future::FutureExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
-use tower::{Layer, Service};
+use tower::Layer;
+
+use crate::call_layer::{CallService, Inner, OnCall, Reply};
 
 /// How long a shed caller is asked to wait.
 const OVERLOAD_RETRY_DELAY: Duration = Duration::from_millis(100);
@@ -100,37 +101,17 @@ impl<S> Layer<S> for ShedLayer {
     type Service = Shed<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Shed {
-            inner,
-            shared: self.shared.clone(),
-        }
+        CallService::new(inner, self.clone())
     }
 }
 
 /// The service [`ShedLayer`] builds.
-#[derive(Debug, Clone)]
-pub struct Shed<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
+pub type Shed<S> = CallService<S, ShedLayer>;
 
-impl<S, B> Service<http::Request<B>> for Shed<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+impl OnCall for ShedLayer {
+    fn on_call<S: Inner<B>, B>(&self, inner: &mut S, request: http::Request<B>) -> Reply<S::Error> {
         if request.uri().path().starts_with("/grpc.health.") {
-            return self.inner.call(request).boxed();
+            return inner.call(request).boxed();
         }
         let draining = self.shared.draining.load(Ordering::SeqCst);
         let permit = if draining {
@@ -154,7 +135,7 @@ where
             return futures::future::ready(Ok(status.into_http())).boxed();
         };
         let deadline = crate::deadline::from_headers(request.headers());
-        let response = crate::deadline::scope(deadline, self.inner.call(request));
+        let response = crate::deadline::scope(deadline, inner.call(request));
         let abandon = self.shared.abandon.clone();
         async move {
             let response = tokio::select! {

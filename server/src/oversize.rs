@@ -8,16 +8,15 @@
 //! is refused by the HTTP/2 layer itself with HTTP 431 before any service sees the request, which
 //! gRPC clients report as UNKNOWN or INTERNAL.
 
-use std::{
-    collections::HashMap,
-    task::{Context, Poll},
-};
+use std::collections::HashMap;
 
 use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
-use futures::future::{BoxFuture, FutureExt};
+use futures::future::FutureExt;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
-use tower::{Layer, Service};
+use tower::Layer;
+
+use crate::call_layer::{CallService, Inner, OnCall, Reply};
 
 /// The start of tonic's message for a length prefix over the limit, as sent in `grpc-message`
 /// (percent-encoded: tonic encodes spaces).
@@ -40,37 +39,17 @@ impl<S> Layer<S> for OversizeLayer {
     type Service = Oversize<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Oversize {
-            inner,
-            limit_bytes: self.limit_bytes,
-        }
+        CallService::new(inner, *self)
     }
 }
 
 /// The service [`OversizeLayer`] builds.
-#[derive(Debug, Clone)]
-pub struct Oversize<S> {
-    inner: S,
-    limit_bytes: usize,
-}
+pub type Oversize<S> = CallService<S, OversizeLayer>;
 
-impl<S, B> Service<http::Request<B>> for Oversize<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+impl OnCall for OversizeLayer {
+    fn on_call<S: Inner<B>, B>(&self, inner: &mut S, request: http::Request<B>) -> Reply<S::Error> {
         let limit_bytes = self.limit_bytes;
-        let response = self.inner.call(request);
+        let response = inner.call(request);
         async move {
             let response = response.await?;
             // A refusal before any message is sent is "trailers-only": its status is in the

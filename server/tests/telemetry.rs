@@ -17,14 +17,8 @@ use std::{
 use active_sessions::v1::{self as pb, session_service_client::SessionServiceClient};
 use opentelemetry_proto::tonic::{
     collector::{
-        metrics::v1::{
-            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-            metrics_service_server::{MetricsService, MetricsServiceServer},
-        },
-        trace::v1::{
-            ExportTraceServiceRequest, ExportTraceServiceResponse,
-            trace_service_server::{TraceService, TraceServiceServer},
-        },
+        metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse},
+        trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse},
     },
     common::v1::{AnyValue, KeyValue, any_value::Value},
     metrics::v1::{Metric, metric},
@@ -41,7 +35,11 @@ use opentelemetry_semantic_conventions::{
     metric::{DB_CLIENT_CONNECTION_COUNT, RPC_SERVER_CALL_DURATION},
 };
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{Request, Response, Status};
+
+#[path = "support/otlp_collector.rs"]
+mod otlp_collector;
+
+use otlp_collector::Sink;
 
 #[derive(Debug, Default, Clone)]
 struct Collected {
@@ -49,25 +47,13 @@ struct Collected {
     metrics: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
 }
 
-#[tonic::async_trait]
-impl TraceService for Collected {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.traces.lock().unwrap().push(request.into_inner());
-        Ok(Response::new(ExportTraceServiceResponse::default()))
+impl Sink for Collected {
+    fn traces(&self, export: ExportTraceServiceRequest) {
+        self.traces.lock().unwrap().push(export);
     }
-}
 
-#[tonic::async_trait]
-impl MetricsService for Collected {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.metrics.lock().unwrap().push(request.into_inner());
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    fn metrics(&self, export: ExportMetricsServiceRequest) {
+        self.metrics.lock().unwrap().push(export);
     }
 }
 
@@ -121,13 +107,11 @@ async fn serve_otlp_http(listener: tokio::net::TcpListener, collected: Collected
                     let body = request.into_body().collect().await?.to_bytes();
                     let reply: Vec<u8> = match path.as_str() {
                         "/v1/traces" => {
-                            let export = ExportTraceServiceRequest::decode(body).unwrap();
-                            collected.traces.lock().unwrap().push(export);
+                            collected.traces(ExportTraceServiceRequest::decode(body).unwrap());
                             ExportTraceServiceResponse::default().encode_to_vec()
                         }
                         "/v1/metrics" => {
-                            let export = ExportMetricsServiceRequest::decode(body).unwrap();
-                            collected.metrics.lock().unwrap().push(export);
+                            collected.metrics(ExportMetricsServiceRequest::decode(body).unwrap());
                             ExportMetricsServiceResponse::default().encode_to_vec()
                         }
                         other => panic!("unexpected OTLP path {other}"),
@@ -163,9 +147,7 @@ async fn run_against_collector(protocol: Protocol) -> (Collected, String) {
     let collector_addr = listener.local_addr().unwrap();
     match protocol {
         Protocol::Grpc => {
-            let collector = tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(collected.clone()))
-                .add_service(MetricsServiceServer::new(collected.clone()))
+            let collector = otlp_collector::router(collected.clone())
                 .serve_with_incoming(TcpListenerStream::new(listener));
             tokio::spawn(collector);
         }

@@ -13,6 +13,7 @@ mod error;
 pub mod generation_cuts;
 pub mod idempotency;
 pub mod migration;
+mod query;
 pub mod retention;
 pub mod revocations;
 pub mod security_events;

@@ -10,6 +10,7 @@ use sea_orm::{
 use super::{
     StoreError,
     entity::{revocation, revocation_log_head},
+    query::{all_into, one_into},
 };
 use crate::{
     clock::Timestamp,
@@ -37,21 +38,21 @@ pub async fn next_seq(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
 
 /// The latest position handed out.
 pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
-    Ok(revocation_log_head::Entity::find_by_id(1)
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::corrupt("revocation_log_head", "missing row"))?
-        .last_seq)
+    Ok(head_row(conn).await?.last_seq)
 }
 
 /// The log position up to which the pruner deleted the log (0 when never pruned): a stream
 /// cursor below it cannot resume.
 pub async fn pruned_through(conn: &impl ConnectionTrait) -> Result<i64, StoreError> {
-    Ok(revocation_log_head::Entity::find_by_id(1)
+    Ok(head_row(conn).await?.pruned_through)
+}
+
+/// The single `revocation_log_head` row.
+async fn head_row(conn: &impl ConnectionTrait) -> Result<revocation_log_head::Model, StoreError> {
+    revocation_log_head::Entity::find_by_id(1)
         .one(conn)
         .await?
-        .ok_or_else(|| StoreError::corrupt("revocation_log_head", "missing row"))?
-        .pruned_through)
+        .ok_or_else(|| StoreError::corrupt("revocation_log_head", "missing row"))
 }
 
 /// The PostgreSQL channel on which committed revocations are announced to every replica.
@@ -102,11 +103,8 @@ pub async fn find(
     conn: &impl ConnectionTrait,
     revocation_id: RevocationId,
 ) -> Result<Option<Revocation>, StoreError> {
-    revocation::Entity::find_by_id(revocation_id.to_string())
-        .one(conn)
-        .await?
-        .map(into_domain)
-        .transpose()
+    let select = revocation::Entity::find_by_id(revocation_id.to_string());
+    one_into(conn, select, into_domain).await
 }
 
 /// Up to `limit` revocations after position `after`, in log order.
@@ -116,29 +114,21 @@ pub async fn after(
     after: i64,
     limit: u64,
 ) -> Result<Vec<Revocation>, StoreError> {
-    revocation::Entity::find()
+    let select = revocation::Entity::find()
         .filter(revocation::Column::Seq.gt(after))
         .order_by_asc(revocation::Column::Seq)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(into_domain)
-        .collect()
+        .limit(limit);
+    all_into(conn, select, into_domain).await
 }
 
 /// Log-out-of-all revocations whose sweep has not finished, oldest first.
 #[tracing::instrument(name = "db.revocations.unswept", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn unswept(conn: &impl ConnectionTrait) -> Result<Vec<Revocation>, StoreError> {
-    revocation::Entity::find()
+    let select = revocation::Entity::find()
         .filter(revocation::Column::Scope.eq(RevocationScope::All.as_str()))
         .filter(revocation::Column::CompletedAt.is_null())
-        .order_by_asc(revocation::Column::Seq)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(into_domain)
-        .collect()
+        .order_by_asc(revocation::Column::Seq);
+    all_into(conn, select, into_domain).await
 }
 
 /// Adds `swept` to the revocation's count, and marks it complete when `completed_at` is given;

@@ -5,7 +5,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::{StoreError, entity::security_event};
+use super::{StoreError, entity::security_event, query::all_into};
 use crate::{
     clock::Timestamp,
     domain::{
@@ -82,14 +82,10 @@ pub async fn list(
     if let Some(before) = before {
         query = query.filter(security_event::Column::EventId.lt(before.to_string()));
     }
-    query
+    let query = query
         .order_by_desc(security_event::Column::EventId)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(into_domain)
-        .collect()
+        .limit(limit);
+    all_into(conn, query, into_domain).await
 }
 
 fn into_domain(model: security_event::Model) -> Result<SecurityEvent, StoreError> {

@@ -8,11 +8,16 @@ use std::time::Duration;
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
     sea_query::{Expr, ExprTrait},
 };
 
-use super::{StoreError, entity::session, sessions::into_domain};
+use super::{
+    StoreError,
+    entity::session,
+    query::all_into,
+    sessions::{exists, into_domain, of_product},
+};
 use crate::{
     clock::Timestamp,
     domain::{
@@ -52,6 +57,19 @@ fn on_device(account_id: &AccountId, device_id: &DeviceId) -> Condition {
     Condition::all()
         .add(session::Column::AccountId.eq(account_id.as_str()))
         .add(session::Column::DeviceId.eq(device_id.as_str()))
+}
+
+/// The account's active visible sessions on one device, of `product` when one is given.
+fn active_on_device(
+    account_id: &AccountId,
+    device_id: &DeviceId,
+    active: &ActiveAt,
+    product: Option<Product>,
+) -> Select<session::Entity> {
+    let select = session::Entity::find()
+        .filter(on_device(account_id, device_id))
+        .filter(active.condition());
+    of_product(select, product)
 }
 
 /// What the database sums up about the active sessions of one product on one device.
@@ -103,7 +121,7 @@ pub async fn summaries(
     if devices.is_empty() {
         return Ok(Vec::new());
     }
-    let mut select = session::Entity::find()
+    let select = session::Entity::find()
         .select_only()
         .column(session::Column::DeviceId)
         .column(session::Column::Product)
@@ -132,10 +150,7 @@ pub async fn summaries(
         .filter(session::Column::AccountId.eq(account_id.as_str()))
         .filter(session::Column::DeviceId.is_in(devices.iter().map(DeviceId::as_str)))
         .filter(active.condition());
-    if let Some(product) = product {
-        select = select.filter(session::Column::Product.eq(product.as_str()));
-    }
-    let rows = select
+    let rows = of_product(select, product)
         .group_by(session::Column::DeviceId)
         .group_by(session::Column::Product)
         .into_model::<SummaryRow>()
@@ -172,21 +187,11 @@ pub async fn newest_on_device(
     product: Option<Product>,
     limit: u64,
 ) -> Result<Vec<Session>, StoreError> {
-    let mut select = session::Entity::find()
-        .filter(on_device(account_id, device_id))
-        .filter(active.condition());
-    if let Some(product) = product {
-        select = select.filter(session::Column::Product.eq(product.as_str()));
-    }
-    select
+    let select = active_on_device(account_id, device_id, active, product)
         .order_by_desc(session::Column::LastActiveAt)
         .order_by_asc(session::Column::SessionId)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(into_domain)
-        .collect()
+        .limit(limit);
+    all_into(conn, select, into_domain).await
 }
 
 /// The ids of the `limit` newest (latest sign-in) active visible sessions on one device.
@@ -197,11 +202,9 @@ pub async fn newest_ids_on_device(
     active: &ActiveAt,
     limit: u64,
 ) -> Result<Vec<SessionId>, StoreError> {
-    let ids: Vec<String> = session::Entity::find()
+    let ids: Vec<String> = active_on_device(account_id, device_id, active, None)
         .select_only()
         .column(session::Column::SessionId)
-        .filter(on_device(account_id, device_id))
-        .filter(active.condition())
         .order_by_desc(session::Column::SessionId)
         .limit(limit)
         .into_tuple()
@@ -227,23 +230,14 @@ pub async fn page_on_device(
     before: Option<SessionId>,
     limit: u64,
 ) -> Result<Vec<Session>, StoreError> {
-    let mut select = session::Entity::find()
-        .filter(on_device(account_id, device_id))
-        .filter(active.condition());
-    if let Some(product) = product {
-        select = select.filter(session::Column::Product.eq(product.as_str()));
-    }
+    let mut select = active_on_device(account_id, device_id, active, product);
     if let Some(before) = before {
         select = select.filter(session::Column::SessionId.lt(before.to_string()));
     }
-    select
+    let select = select
         .order_by_desc(session::Column::SessionId)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(into_domain)
-        .collect()
+        .limit(limit);
+    all_into(conn, select, into_domain).await
 }
 
 /// True when the account has an active visible session on the device.
@@ -253,16 +247,7 @@ pub async fn any_active_on_device(
     device_id: &DeviceId,
     active: &ActiveAt,
 ) -> Result<bool, StoreError> {
-    Ok(session::Entity::find()
-        .select_only()
-        .column(session::Column::SessionId)
-        .filter(on_device(account_id, device_id))
-        .filter(active.condition())
-        .limit(1)
-        .into_tuple::<String>()
-        .one(conn)
-        .await?
-        .is_some())
+    exists(conn, active_on_device(account_id, device_id, active, None)).await
 }
 
 /// True when the account has ever had a visible session on the device, revoked or not.
@@ -271,16 +256,10 @@ pub async fn any_visible_on_device(
     account_id: &AccountId,
     device_id: &DeviceId,
 ) -> Result<bool, StoreError> {
-    Ok(session::Entity::find()
-        .select_only()
-        .column(session::Column::SessionId)
+    let select = session::Entity::find()
         .filter(on_device(account_id, device_id))
-        .filter(session::Column::Visible.eq(true))
-        .limit(1)
-        .into_tuple::<String>()
-        .one(conn)
-        .await?
-        .is_some())
+        .filter(session::Column::Visible.eq(true));
+    exists(conn, select).await
 }
 
 /// How a set of sessions is marked revoked.
@@ -408,15 +387,11 @@ pub async fn oldest_active(
     active: &ActiveAt,
     limit: u64,
 ) -> Result<Vec<Session>, StoreError> {
-    session::Entity::find()
+    let select = session::Entity::find()
         .filter(session::Column::AccountId.eq(account_id.as_str()))
         .filter(active.condition())
         .order_by_asc(session::Column::SignedInAt)
         .order_by_asc(session::Column::SessionId)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(into_domain)
-        .collect()
+        .limit(limit);
+    all_into(conn, select, into_domain).await
 }

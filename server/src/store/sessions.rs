@@ -4,11 +4,15 @@
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, Select,
     sea_query::{Expr, ExprTrait, Func},
 };
 
-use super::{StoreError, entity::session};
+use super::{
+    StoreError,
+    entity::session,
+    query::{all_into, one_into},
+};
 use crate::{
     clock::Timestamp,
     domain::{
@@ -68,11 +72,12 @@ pub async fn find(
     conn: &impl ConnectionTrait,
     session_id: SessionId,
 ) -> Result<Option<Session>, StoreError> {
-    session::Entity::find_by_id(session_id.to_string())
-        .one(conn)
-        .await?
-        .map(into_domain)
-        .transpose()
+    one_into(
+        conn,
+        session::Entity::find_by_id(session_id.to_string()),
+        into_domain,
+    )
+    .await
 }
 
 /// True when the account has had any session before.
@@ -80,15 +85,34 @@ pub async fn any_for_account(
     conn: &impl ConnectionTrait,
     account_id: &AccountId,
 ) -> Result<bool, StoreError> {
-    Ok(session::Entity::find()
+    let of_account = session::Column::AccountId.eq(account_id.as_str());
+    exists(conn, session::Entity::find().filter(of_account)).await
+}
+
+/// True when `select` finds a session: it reads one session id, no more.
+pub(super) async fn exists(
+    conn: &impl ConnectionTrait,
+    select: Select<session::Entity>,
+) -> Result<bool, StoreError> {
+    Ok(select
         .select_only()
         .column(session::Column::SessionId)
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
         .limit(1)
         .into_tuple::<String>()
         .one(conn)
         .await?
         .is_some())
+}
+
+/// Narrows `select` to the sessions of `product`, when one is given.
+pub(super) fn of_product(
+    select: Select<session::Entity>,
+    product: Option<Product>,
+) -> Select<session::Entity> {
+    match product {
+        Some(product) => select.filter(session::Column::Product.eq(product.as_str())),
+        None => select,
+    }
 }
 
 /// The ordering key of one row of the Active sessions page.
@@ -148,10 +172,7 @@ pub async fn row_keys(
     if query.cut_generation > 0 {
         select = select.filter(session::Column::Generation.gte(query.cut_generation));
     }
-    if let Some(product) = query.product {
-        select = select.filter(session::Column::Product.eq(product.as_str()));
-    }
-    select = select.group_by(session::Column::DeviceId);
+    select = of_product(select, query.product).group_by(session::Column::DeviceId);
     if let Some((key, device)) = &query.after {
         let max = Expr::from(Func::max(Expr::col(session::Column::SignedInAt)));
         select = select.having(
@@ -185,22 +206,15 @@ pub async fn unrevoked_on_devices(
     if devices.is_empty() {
         return Ok(Vec::new());
     }
-    let mut select = session::Entity::find()
+    let select = session::Entity::find()
         .filter(session::Column::AccountId.eq(account_id.as_str()))
         .filter(session::Column::Visible.eq(true))
         .filter(session::Column::RevokedAt.is_null())
         .filter(session::Column::DeviceId.is_in(devices.iter().map(DeviceId::as_str)));
-    if let Some(product) = product {
-        select = select.filter(session::Column::Product.eq(product.as_str()));
-    }
-    select
+    let select = of_product(select, product)
         .order_by_desc(session::Column::LastActiveAt)
-        .order_by_asc(session::Column::SessionId)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(into_domain)
-        .collect()
+        .order_by_asc(session::Column::SessionId);
+    all_into(conn, select, into_domain).await
 }
 
 /// Every visible session the account ever had on this device, revoked or not.
@@ -210,16 +224,12 @@ pub async fn visible_on_device(
     account_id: &AccountId,
     device_id: &DeviceId,
 ) -> Result<Vec<Session>, StoreError> {
-    session::Entity::find()
+    let select = session::Entity::find()
         .filter(session::Column::AccountId.eq(account_id.as_str()))
         .filter(session::Column::Visible.eq(true))
         .filter(session::Column::DeviceId.eq(device_id.as_str()))
-        .order_by_asc(session::Column::SessionId)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(into_domain)
-        .collect()
+        .order_by_asc(session::Column::SessionId);
+    all_into(conn, select, into_domain).await
 }
 
 /// Marks a few sessions revoked, by id (those not already marked); returns how many changed.
@@ -406,16 +416,13 @@ pub async fn latest_on_device(
     account_id: &AccountId,
     device_id: &DeviceId,
 ) -> Result<Option<Session>, StoreError> {
-    session::Entity::find()
+    let select = session::Entity::find()
         .filter(session::Column::AccountId.eq(account_id.as_str()))
         .filter(session::Column::DeviceId.eq(device_id.as_str()))
         .filter(session::Column::Visible.eq(true))
         .order_by_desc(session::Column::SignedInAt)
-        .limit(1)
-        .one(conn)
-        .await?
-        .map(into_domain)
-        .transpose()
+        .limit(1);
+    one_into(conn, select, into_domain).await
 }
 
 /// The latest `signed_in_at` among the account's sessions, if it has any: a listing snapshot is

@@ -1,7 +1,7 @@
 //! Queries on `trusted_devices`: one row per (account, device); trust counts only until
 //! `trusted_until`.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select};
 
 use super::{StoreError, entity::trusted_device};
 use crate::{
@@ -20,12 +20,21 @@ pub async fn trusted_among(
     if devices.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(trusted_device::Entity::find()
-        .select_only()
-        .column(trusted_device::Column::DeviceId)
+    let select = trusted_device::Entity::find()
         .filter(trusted_device::Column::AccountId.eq(account_id.as_str()))
         .filter(trusted_device::Column::DeviceId.is_in(devices.iter().map(DeviceId::as_str)))
-        .filter(trusted_device::Column::TrustedUntil.gt(now.as_micros()))
+        .filter(trusted_device::Column::TrustedUntil.gt(now.as_micros()));
+    device_ids(conn, select).await
+}
+
+/// The devices of the trust records `select` finds.
+async fn device_ids(
+    conn: &impl ConnectionTrait,
+    select: Select<trusted_device::Entity>,
+) -> Result<Vec<DeviceId>, StoreError> {
+    Ok(select
+        .select_only()
+        .column(trusted_device::Column::DeviceId)
         .into_tuple::<String>()
         .all(conn)
         .await?
@@ -60,17 +69,10 @@ pub async fn remove_all(
     account_id: &AccountId,
     now: Timestamp,
 ) -> Result<Vec<DeviceId>, StoreError> {
-    let in_force: Vec<DeviceId> = trusted_device::Entity::find()
-        .select_only()
-        .column(trusted_device::Column::DeviceId)
+    let in_force = trusted_device::Entity::find()
         .filter(trusted_device::Column::AccountId.eq(account_id.as_str()))
-        .filter(trusted_device::Column::TrustedUntil.gt(now.as_micros()))
-        .into_tuple::<String>()
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(DeviceId::from_stored)
-        .collect();
+        .filter(trusted_device::Column::TrustedUntil.gt(now.as_micros()));
+    let in_force = device_ids(conn, in_force).await?;
     trusted_device::Entity::delete_many()
         .filter(trusted_device::Column::AccountId.eq(account_id.as_str()))
         .exec(conn)

@@ -16,7 +16,8 @@ use std::{
 };
 
 use futures::future::{BoxFuture, FutureExt};
-use opentelemetry::{KeyValue, global, propagation::Extractor, trace::TraceContextExt as _};
+use opentelemetry::{KeyValue, global, trace::TraceContextExt as _};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, RPC_METHOD, RPC_METHOD_ORIGINAL, RPC_RESPONSE_STATUS_CODE, RPC_SYSTEM_NAME,
 };
@@ -49,18 +50,6 @@ impl<S> Layer<S> for RpcLayer {
 #[derive(Debug, Clone)]
 pub struct Rpc<S> {
     inner: S,
-}
-
-struct HeaderExtractor<'a>(&'a http::HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
 }
 
 /// Every `package.Service/Method` this server serves: its own services, health and reflection,

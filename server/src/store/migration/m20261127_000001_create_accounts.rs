@@ -2,34 +2,29 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use super::{caller_id, caller_id_null, drop_table, micros, micros_null, new_table};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(Accounts::Table)
-                    .if_not_exists()
-                    .col(string_len(Accounts::AccountId, 128).primary_key())
-                    .col(string_len(Accounts::WorkspaceType, 16))
-                    .col(string_len_null(Accounts::SsoProtocol, 8))
-                    .col(string_len_null(Accounts::SsoOrganizationId, 128))
-                    .col(big_integer_null(Accounts::SsoLinkedAt))
-                    .col(big_integer_null(Accounts::RevokedBefore))
-                    .col(big_integer(Accounts::CreatedAt))
-                    .col(big_integer(Accounts::UpdatedAt))
-                    .to_owned(),
-            )
-            .await
+        let accounts = new_table(Accounts::Table)
+            .col(caller_id(Accounts::AccountId).primary_key())
+            .col(string_len(Accounts::WorkspaceType, 16))
+            .col(string_len_null(Accounts::SsoProtocol, 8))
+            .col(caller_id_null(Accounts::SsoOrganizationId))
+            .col(micros_null(Accounts::SsoLinkedAt))
+            .col(micros_null(Accounts::RevokedBefore))
+            .col(micros(Accounts::CreatedAt))
+            .col(micros(Accounts::UpdatedAt))
+            .to_owned();
+        manager.create_table(accounts).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Accounts::Table).to_owned())
-            .await
+        drop_table(manager, Accounts::Table).await
     }
 }
 

@@ -2,38 +2,33 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use super::{caller_id, drop_table, micros, new_table};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(TrustedDevices::Table)
-                    .if_not_exists()
-                    .col(string_len(TrustedDevices::AccountId, 128))
-                    .col(string_len(TrustedDevices::DeviceId, 128))
-                    .col(string_len(TrustedDevices::Method, 16))
-                    .col(string_len(TrustedDevices::Product, 16))
-                    .col(big_integer(TrustedDevices::TrustedSince))
-                    .col(big_integer(TrustedDevices::RenewedAt))
-                    .col(big_integer(TrustedDevices::TrustedUntil))
-                    .primary_key(
-                        Index::create()
-                            .col(TrustedDevices::AccountId)
-                            .col(TrustedDevices::DeviceId),
-                    )
-                    .to_owned(),
+        let trusted_devices = new_table(TrustedDevices::Table)
+            .col(caller_id(TrustedDevices::AccountId))
+            .col(caller_id(TrustedDevices::DeviceId))
+            .col(string_len(TrustedDevices::Method, 16))
+            .col(string_len(TrustedDevices::Product, 16))
+            .col(micros(TrustedDevices::TrustedSince))
+            .col(micros(TrustedDevices::RenewedAt))
+            .col(micros(TrustedDevices::TrustedUntil))
+            .primary_key(
+                Index::create()
+                    .col(TrustedDevices::AccountId)
+                    .col(TrustedDevices::DeviceId),
             )
-            .await
+            .to_owned();
+        manager.create_table(trusted_devices).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(TrustedDevices::Table).to_owned())
-            .await
+        drop_table(manager, TrustedDevices::Table).await
     }
 }
 

@@ -6,55 +6,44 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use super::{caller_id, caller_id_null, drop_table, index, micros, micros_null, new_table, ulid};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let revocations = new_table(Revocations::Table)
+            .col(ulid(Revocations::RevocationId).primary_key())
+            .col(big_integer(Revocations::Seq).unique_key())
+            .col(caller_id(Revocations::AccountId))
+            .col(string_len(Revocations::Scope, 8))
+            .col(string_len(Revocations::Reason, 24))
+            .col(caller_id_null(Revocations::DeviceId))
+            .col(text(Revocations::SessionIds))
+            .col(string_len(Revocations::Products, 64))
+            .col(micros(Revocations::EffectiveAt))
+            .col(micros_null(Revocations::RevokedBefore))
+            .col(boolean(Revocations::TrustRemoved))
+            .col(big_integer(Revocations::SessionsRevoked))
+            .col(micros_null(Revocations::CompletedAt))
+            .col(string_len(Revocations::Actor, 160))
+            .to_owned();
+        manager.create_table(revocations).await?;
+        let by_account = [Revocations::AccountId, Revocations::Seq];
         manager
-            .create_table(
-                Table::create()
-                    .table(Revocations::Table)
-                    .if_not_exists()
-                    .col(string_len(Revocations::RevocationId, 26).primary_key())
-                    .col(big_integer(Revocations::Seq).unique_key())
-                    .col(string_len(Revocations::AccountId, 128))
-                    .col(string_len(Revocations::Scope, 8))
-                    .col(string_len(Revocations::Reason, 24))
-                    .col(string_len_null(Revocations::DeviceId, 128))
-                    .col(text(Revocations::SessionIds))
-                    .col(string_len(Revocations::Products, 64))
-                    .col(big_integer(Revocations::EffectiveAt))
-                    .col(big_integer_null(Revocations::RevokedBefore))
-                    .col(boolean(Revocations::TrustRemoved))
-                    .col(big_integer(Revocations::SessionsRevoked))
-                    .col(big_integer_null(Revocations::CompletedAt))
-                    .col(string_len(Revocations::Actor, 160))
-                    .to_owned(),
-            )
+            .create_index(index(
+                "revocations_account_idx",
+                Revocations::Table,
+                by_account,
+            ))
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("revocations_account_idx")
-                    .table(Revocations::Table)
-                    .col(Revocations::AccountId)
-                    .col(Revocations::Seq)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(RevocationLogHead::Table)
-                    .if_not_exists()
-                    .col(integer(RevocationLogHead::Id).primary_key())
-                    .col(big_integer(RevocationLogHead::LastSeq))
-                    .to_owned(),
-            )
-            .await?;
+        let head = new_table(RevocationLogHead::Table)
+            .col(integer(RevocationLogHead::Id).primary_key())
+            .col(big_integer(RevocationLogHead::LastSeq))
+            .to_owned();
+        manager.create_table(head).await?;
         manager
             .exec_stmt(
                 Query::insert()
@@ -67,12 +56,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(RevocationLogHead::Table).to_owned())
-            .await?;
-        manager
-            .drop_table(Table::drop().table(Revocations::Table).to_owned())
-            .await
+        drop_table(manager, RevocationLogHead::Table).await?;
+        drop_table(manager, Revocations::Table).await
     }
 }
 

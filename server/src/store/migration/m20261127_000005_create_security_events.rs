@@ -2,55 +2,47 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use super::{caller_id, caller_id_null, drop_table, index, micros, new_table, ulid, ulid_null};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let security_events = new_table(SecurityEvents::Table)
+            .col(ulid(SecurityEvents::EventId).primary_key())
+            .col(caller_id(SecurityEvents::AccountId))
+            .col(string_len(SecurityEvents::EventType, 24))
+            .col(micros(SecurityEvents::OccurredAt))
+            .col(ulid_null(SecurityEvents::SessionId))
+            .col(string_len_null(SecurityEvents::Product, 16))
+            .col(caller_id_null(SecurityEvents::DeviceId))
+            .col(string_len_null(SecurityEvents::DeviceDescription, 160))
+            .col(string_len_null(SecurityEvents::Browser, 64))
+            .col(string_len_null(SecurityEvents::Os, 64))
+            .col(string_len_null(SecurityEvents::DeviceType, 16))
+            .col(string_len_null(SecurityEvents::City, 128))
+            .col(string_len_null(SecurityEvents::Region, 128))
+            .col(string_len_null(SecurityEvents::CountryCode, 2))
+            .col(string_len_null(SecurityEvents::Country, 128))
+            .col(string_len(SecurityEvents::Actor, 160))
+            .col(ulid_null(SecurityEvents::RevocationId))
+            .col(big_integer(SecurityEvents::SessionCount))
+            .to_owned();
+        manager.create_table(security_events).await?;
+        let by_account = [SecurityEvents::AccountId, SecurityEvents::EventId];
         manager
-            .create_table(
-                Table::create()
-                    .table(SecurityEvents::Table)
-                    .if_not_exists()
-                    .col(string_len(SecurityEvents::EventId, 26).primary_key())
-                    .col(string_len(SecurityEvents::AccountId, 128))
-                    .col(string_len(SecurityEvents::EventType, 24))
-                    .col(big_integer(SecurityEvents::OccurredAt))
-                    .col(string_len_null(SecurityEvents::SessionId, 26))
-                    .col(string_len_null(SecurityEvents::Product, 16))
-                    .col(string_len_null(SecurityEvents::DeviceId, 128))
-                    .col(string_len_null(SecurityEvents::DeviceDescription, 160))
-                    .col(string_len_null(SecurityEvents::Browser, 64))
-                    .col(string_len_null(SecurityEvents::Os, 64))
-                    .col(string_len_null(SecurityEvents::DeviceType, 16))
-                    .col(string_len_null(SecurityEvents::City, 128))
-                    .col(string_len_null(SecurityEvents::Region, 128))
-                    .col(string_len_null(SecurityEvents::CountryCode, 2))
-                    .col(string_len_null(SecurityEvents::Country, 128))
-                    .col(string_len(SecurityEvents::Actor, 160))
-                    .col(string_len_null(SecurityEvents::RevocationId, 26))
-                    .col(big_integer(SecurityEvents::SessionCount))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("security_events_account_idx")
-                    .table(SecurityEvents::Table)
-                    .col(SecurityEvents::AccountId)
-                    .col(SecurityEvents::EventId)
-                    .if_not_exists()
-                    .to_owned(),
-            )
+            .create_index(index(
+                "security_events_account_idx",
+                SecurityEvents::Table,
+                by_account,
+            ))
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(SecurityEvents::Table).to_owned())
-            .await
+        drop_table(manager, SecurityEvents::Table).await
     }
 }
 

@@ -5,38 +5,33 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use super::{caller_id, drop_table, micros, new_table, ulid};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(IdempotencyRecords::Table)
-                    .if_not_exists()
-                    .col(string_len(IdempotencyRecords::Scope, 160))
-                    .col(string_len(IdempotencyRecords::RequestId, 128))
-                    .col(binary_len(IdempotencyRecords::RequestHash, 32))
-                    .col(string_len(IdempotencyRecords::SessionId, 26))
-                    .col(binary_len(IdempotencyRecords::SealedToken, 32))
-                    .col(big_integer(IdempotencyRecords::CreatedAt))
-                    .col(big_integer(IdempotencyRecords::ExpiresAt))
-                    .primary_key(
-                        Index::create()
-                            .col(IdempotencyRecords::Scope)
-                            .col(IdempotencyRecords::RequestId),
-                    )
-                    .to_owned(),
+        let idempotency_records = new_table(IdempotencyRecords::Table)
+            .col(string_len(IdempotencyRecords::Scope, 160))
+            .col(caller_id(IdempotencyRecords::RequestId))
+            .col(binary_len(IdempotencyRecords::RequestHash, 32))
+            .col(ulid(IdempotencyRecords::SessionId))
+            .col(binary_len(IdempotencyRecords::SealedToken, 32))
+            .col(micros(IdempotencyRecords::CreatedAt))
+            .col(micros(IdempotencyRecords::ExpiresAt))
+            .primary_key(
+                Index::create()
+                    .col(IdempotencyRecords::Scope)
+                    .col(IdempotencyRecords::RequestId),
             )
-            .await
+            .to_owned();
+        manager.create_table(idempotency_records).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(IdempotencyRecords::Table).to_owned())
-            .await
+        drop_table(manager, IdempotencyRecords::Table).await
     }
 }
 

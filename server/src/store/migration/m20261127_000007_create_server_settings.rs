@@ -3,29 +3,24 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use super::{drop_table, micros, new_table};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(ServerSettings::Table)
-                    .if_not_exists()
-                    .col(string_len(ServerSettings::Name, 64).primary_key())
-                    .col(binary(ServerSettings::Value))
-                    .col(big_integer(ServerSettings::CreatedAt))
-                    .to_owned(),
-            )
-            .await
+        let server_settings = new_table(ServerSettings::Table)
+            .col(string_len(ServerSettings::Name, 64).primary_key())
+            .col(binary(ServerSettings::Value))
+            .col(micros(ServerSettings::CreatedAt))
+            .to_owned();
+        manager.create_table(server_settings).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(ServerSettings::Table).to_owned())
-            .await
+        drop_table(manager, ServerSettings::Table).await
     }
 }
 

@@ -4,7 +4,10 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::m20261127_000002_create_sessions::Sessions;
+use super::{drop_index, index, m20261127_000002_create_sessions::Sessions};
+
+/// The index this migration adds.
+const NAME: &str = "sessions_account_device_id_idx";
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -12,28 +15,13 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let by_device_and_id = [Sessions::AccountId, Sessions::DeviceId, Sessions::SessionId];
         manager
-            .create_index(
-                Index::create()
-                    .name("sessions_account_device_id_idx")
-                    .table(Sessions::Table)
-                    .col(Sessions::AccountId)
-                    .col(Sessions::DeviceId)
-                    .col(Sessions::SessionId)
-                    .if_not_exists()
-                    .to_owned(),
-            )
+            .create_index(index(NAME, Sessions::Table, by_device_and_id))
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("sessions_account_device_id_idx")
-                    .table(Sessions::Table)
-                    .to_owned(),
-            )
-            .await
+        drop_index(manager, NAME, Sessions::Table).await
     }
 }

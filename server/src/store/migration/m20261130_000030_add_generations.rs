@@ -8,36 +8,20 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use super::{add_column, drop_column};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Accounts::Table)
-                    .add_column(big_integer(Accounts::RevokedGeneration).default(0))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Sessions::Table)
-                    .add_column(big_integer(Sessions::Generation).default(0))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Revocations::Table)
-                    .add_column(big_integer_null(Revocations::CutGeneration))
-                    .to_owned(),
-            )
-            .await?;
+        let revoked_generation = big_integer(Accounts::RevokedGeneration).default(0).take();
+        add_column(manager, Accounts::Table, revoked_generation).await?;
+        let generation = big_integer(Sessions::Generation).default(0).take();
+        add_column(manager, Sessions::Table, generation).await?;
+        let cut_generation = big_integer_null(Revocations::CutGeneration);
+        add_column(manager, Revocations::Table, cut_generation).await?;
         let db = manager.get_connection();
         db.execute_unprepared(
             "UPDATE accounts SET revoked_generation = 1 WHERE revoked_before IS NOT NULL",
@@ -56,25 +40,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (table, column) in [
-            (
-                Accounts::Table.into_iden(),
-                Accounts::RevokedGeneration.into_iden(),
-            ),
-            (
-                Sessions::Table.into_iden(),
-                Sessions::Generation.into_iden(),
-            ),
-            (
-                Revocations::Table.into_iden(),
-                Revocations::CutGeneration.into_iden(),
-            ),
-        ] {
-            manager
-                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
-                .await?;
-        }
-        Ok(())
+        drop_column(manager, Accounts::Table, Accounts::RevokedGeneration).await?;
+        drop_column(manager, Sessions::Table, Sessions::Generation).await?;
+        drop_column(manager, Revocations::Table, Revocations::CutGeneration).await
     }
 }
 

@@ -10,6 +10,34 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use super::{add_column, drop_column, drop_index, index, micros_null, ulid_null};
+
+/// The indexes this migration adds: (name, table, column).
+fn indexes() -> [(&'static str, DynIden, DynIden); 4] {
+    [
+        (
+            "sessions_revoked_at_idx",
+            Sessions::Table.into_iden(),
+            Sessions::RevokedAt.into_iden(),
+        ),
+        (
+            "sessions_expires_at_idx",
+            Sessions::Table.into_iden(),
+            Sessions::ExpiresAt.into_iden(),
+        ),
+        (
+            "accounts_deleted_at_idx",
+            Accounts::Table.into_iden(),
+            Accounts::DeletedAt.into_iden(),
+        ),
+        (
+            "security_events_occurred_at_idx",
+            SecurityEvents::Table.into_iden(),
+            SecurityEvents::OccurredAt.into_iden(),
+        ),
+    ]
+}
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -17,134 +45,49 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // SQLite takes one column per ALTER TABLE.
-        let columns = [
-            (
-                Accounts::Table.into_iden(),
-                big_integer_null(Accounts::DisabledAt),
-            ),
-            (
-                Accounts::Table.into_iden(),
-                big_integer_null(Accounts::DeletedAt),
-            ),
-            (
-                Accounts::Table.into_iden(),
-                big_integer(Accounts::HiddenCutGeneration)
-                    .default(0)
-                    .to_owned(),
-            ),
-            (
-                Revocations::Table.into_iden(),
-                boolean(Revocations::IncludesHiddenKinds)
-                    .default(false)
-                    .to_owned(),
-            ),
-            (
-                Revocations::Table.into_iden(),
-                string_len_null(Revocations::KeptSessionId, 26),
-            ),
-            (
-                SecurityEvents::Table.into_iden(),
-                string_len_null(SecurityEvents::Reason, 24),
-            ),
-            (
-                RevocationLogHead::Table.into_iden(),
-                big_integer(RevocationLogHead::PrunedThrough)
-                    .default(0)
-                    .to_owned(),
-            ),
-        ];
-        for (table, mut column) in columns {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        for (name, table, column) in [
-            (
-                "sessions_revoked_at_idx",
-                Sessions::Table.into_iden(),
-                Sessions::RevokedAt.into_iden(),
-            ),
-            (
-                "sessions_expires_at_idx",
-                Sessions::Table.into_iden(),
-                Sessions::ExpiresAt.into_iden(),
-            ),
-            (
-                "accounts_deleted_at_idx",
-                Accounts::Table.into_iden(),
-                Accounts::DeletedAt.into_iden(),
-            ),
-            (
-                "security_events_occurred_at_idx",
-                SecurityEvents::Table.into_iden(),
-                SecurityEvents::OccurredAt.into_iden(),
-            ),
-        ] {
-            manager
-                .create_index(
-                    Index::create()
-                        .name(name)
-                        .table(table)
-                        .col(column)
-                        .if_not_exists()
-                        .to_owned(),
-                )
-                .await?;
+        add_column(manager, Accounts::Table, micros_null(Accounts::DisabledAt)).await?;
+        add_column(manager, Accounts::Table, micros_null(Accounts::DeletedAt)).await?;
+        let hidden_cut = big_integer(Accounts::HiddenCutGeneration).default(0).take();
+        add_column(manager, Accounts::Table, hidden_cut).await?;
+        let includes_hidden = boolean(Revocations::IncludesHiddenKinds)
+            .default(false)
+            .take();
+        add_column(manager, Revocations::Table, includes_hidden).await?;
+        let kept_session = ulid_null(Revocations::KeptSessionId);
+        add_column(manager, Revocations::Table, kept_session).await?;
+        let reason = string_len_null(SecurityEvents::Reason, 24);
+        add_column(manager, SecurityEvents::Table, reason).await?;
+        let pruned_through = big_integer(RevocationLogHead::PrunedThrough)
+            .default(0)
+            .take();
+        add_column(manager, RevocationLogHead::Table, pruned_through).await?;
+        for (name, table, column) in indexes() {
+            manager.create_index(index(name, table, [column])).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (name, table) in [
-            ("sessions_revoked_at_idx", Sessions::Table.into_iden()),
-            ("sessions_expires_at_idx", Sessions::Table.into_iden()),
-            ("accounts_deleted_at_idx", Accounts::Table.into_iden()),
-            (
-                "security_events_occurred_at_idx",
-                SecurityEvents::Table.into_iden(),
-            ),
-        ] {
-            manager
-                .drop_index(Index::drop().name(name).table(table).to_owned())
-                .await?;
+        for (name, table, _) in indexes() {
+            drop_index(manager, name, table).await?;
         }
-        for (table, column) in [
-            (
-                Accounts::Table.into_iden(),
-                Accounts::DisabledAt.into_iden(),
-            ),
-            (Accounts::Table.into_iden(), Accounts::DeletedAt.into_iden()),
-            (
-                Accounts::Table.into_iden(),
-                Accounts::HiddenCutGeneration.into_iden(),
-            ),
-            (
-                Revocations::Table.into_iden(),
-                Revocations::IncludesHiddenKinds.into_iden(),
-            ),
-            (
-                Revocations::Table.into_iden(),
-                Revocations::KeptSessionId.into_iden(),
-            ),
-            (
-                SecurityEvents::Table.into_iden(),
-                SecurityEvents::Reason.into_iden(),
-            ),
-            (
-                RevocationLogHead::Table.into_iden(),
-                RevocationLogHead::PrunedThrough.into_iden(),
-            ),
-        ] {
-            manager
-                .alter_table(Table::alter().table(table).drop_column(column).to_owned())
-                .await?;
-        }
-        Ok(())
+        drop_column(manager, Accounts::Table, Accounts::DisabledAt).await?;
+        drop_column(manager, Accounts::Table, Accounts::DeletedAt).await?;
+        drop_column(manager, Accounts::Table, Accounts::HiddenCutGeneration).await?;
+        drop_column(
+            manager,
+            Revocations::Table,
+            Revocations::IncludesHiddenKinds,
+        )
+        .await?;
+        drop_column(manager, Revocations::Table, Revocations::KeptSessionId).await?;
+        drop_column(manager, SecurityEvents::Table, SecurityEvents::Reason).await?;
+        drop_column(
+            manager,
+            RevocationLogHead::Table,
+            RevocationLogHead::PrunedThrough,
+        )
+        .await
     }
 }
 
