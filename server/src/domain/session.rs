@@ -302,38 +302,19 @@ pub struct SessionValidity {
     pub account_id: AccountId,
     /// The product signed in to.
     pub product: Product,
-    /// The client kind.
-    pub client_kind: ClientKind,
     /// The device.
     pub device_id: DeviceId,
     /// When it was created.
     pub signed_in_at: Timestamp,
-    /// Latest recorded activity.
-    pub last_active_at: Timestamp,
-    /// Absolute expiry.
-    pub expires_at: Timestamp,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<Timestamp>,
-    /// The log-out-of-all generation it was born in.
-    pub generation: i64,
+    /// What its validity depends on.
+    pub facts: ValidityFacts,
 }
 
 impl SessionValidity {
     /// The validity rule with the stored activity.
     pub fn is_active(&self, now: Timestamp, idle_timeout: Duration, cut: GenerationCut) -> bool {
-        self.facts()
-            .is_active(now, idle_timeout, cut, self.last_active_at)
-    }
-
-    /// The facts the validity rule reads.
-    pub fn facts(&self) -> ValidityFacts {
-        ValidityFacts::of(
-            self.client_kind,
-            self.generation,
-            self.revoked_at,
-            self.expires_at,
-            self.last_active_at,
-        )
+        self.facts
+            .is_active(now, idle_timeout, cut, self.facts.last_active_at)
     }
 }
 

@@ -56,7 +56,7 @@ impl SubjectResolver {
                 {
                     return Err(ServiceError::SessionNotValid);
                 }
-                if !found.session.client_kind.is_visible() {
+                if !found.session.facts.visible {
                     return Err(ServiceError::NotOwnerSession);
                 }
                 let account_id = found.session.account_id;

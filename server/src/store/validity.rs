@@ -11,7 +11,7 @@ use crate::{
     clock::Timestamp,
     domain::{
         ids::{AccountId, DeviceId, SessionId},
-        session::{ClientKind, GenerationCut, Product, SessionValidity},
+        session::{ClientKind, GenerationCut, Product, SessionValidity, ValidityFacts},
         token::TokenHash,
     },
 };
@@ -80,16 +80,17 @@ fn from_row(row: &QueryResult) -> Result<ValidityWithCut, StoreError> {
             .map_err(|_| corrupt("session_id", &session_id))?,
         account_id: AccountId::from_stored(text(1)?),
         product: Product::from_stored(&product).ok_or_else(|| corrupt("product", &product))?,
-        client_kind: ClientKind::from_stored(&client_kind)
-            .ok_or_else(|| corrupt("client_kind", &client_kind))?,
         device_id: DeviceId::from_stored(text(4)?),
         signed_in_at: micros(5)?,
-        last_active_at: micros(6)?,
-        expires_at: micros(7)?,
-        revoked_at: row
-            .try_get_by_index::<Option<i64>>(8)?
-            .map(Timestamp::from_micros),
-        generation: row.try_get_by_index::<i64>(9)?,
+        facts: ValidityFacts::of(
+            ClientKind::from_stored(&client_kind)
+                .ok_or_else(|| corrupt("client_kind", &client_kind))?,
+            row.try_get_by_index::<i64>(9)?,
+            row.try_get_by_index::<Option<i64>>(8)?
+                .map(Timestamp::from_micros),
+            micros(7)?,
+            micros(6)?,
+        ),
     };
     Ok(ValidityWithCut {
         session,

@@ -154,9 +154,9 @@ impl ValidationCache {
         let mut inner = self.lock();
         if let Some(hash) = inner.by_session.get(&session_id).copied()
             && let Some(entry) = inner.by_hash.get_mut(&hash)
-            && entry.cached.session.last_active_at < at
+            && entry.cached.session.facts.last_active_at < at
         {
-            entry.cached.session.last_active_at = at;
+            entry.cached.session.facts.last_active_at = at;
         }
     }
 

@@ -129,7 +129,7 @@ mod tests {
         clock::Timestamp,
         domain::{
             ids::{AccountId, DeviceId, SessionId, new_ulid},
-            session::{ClientKind, GenerationCut, Product, SessionValidity},
+            session::{ClientKind, GenerationCut, Product, SessionValidity, ValidityFacts},
         },
     };
 
@@ -140,13 +140,15 @@ mod tests {
                 session_id: SessionId::from_ulid(new_ulid(at)),
                 account_id: AccountId::from_stored("acct".to_owned()),
                 product: Product::ChatGpt,
-                client_kind: ClientKind::Browser,
                 device_id: DeviceId::from_stored("laptop".to_owned()),
                 signed_in_at: at,
-                last_active_at: at,
-                expires_at: at.plus(std::time::Duration::from_secs(60)),
-                revoked_at: None,
-                generation: 0,
+                facts: ValidityFacts::of(
+                    ClientKind::Browser,
+                    0,
+                    None,
+                    at.plus(std::time::Duration::from_secs(60)),
+                    at,
+                ),
             },
             cut: GenerationCut::default(),
             account_disabled: false,

@@ -17,7 +17,7 @@ use crate::domain::{
     account::Account,
     history::{Actor, SecurityEvent, SecurityEventType},
     ids::{AccountId, RevocationId},
-    revocation::{Revocation, TrustedDevices},
+    revocation::Revocation,
     session::RevocationReason,
 };
 use crate::service::ServiceError;
@@ -72,15 +72,12 @@ impl Sessions {
             .write_log_out_all(
                 &*txn,
                 &mut account,
-                LogOutAllPlan {
-                    reason: RevocationReason::AccountDisabled,
-                    include_hidden: true,
-                    kept: None,
-                    trusted_devices: TrustedDevices::Keep,
-                    completion: Completion::BySweep,
+                LogOutAllPlan::whole_account(
+                    RevocationReason::AccountDisabled,
+                    Completion::BySweep,
                     actor,
                     now,
-                },
+                ),
             )
             .await?;
         account.disabled_at = Some(now);
@@ -153,15 +150,12 @@ impl Sessions {
                 .write_log_out_all(
                     &*txn,
                     &mut account,
-                    LogOutAllPlan {
-                        reason: RevocationReason::AccountDeleted,
-                        include_hidden: true,
-                        kept: None,
-                        trusted_devices: TrustedDevices::Keep,
-                        completion: Completion::Immediate,
+                    LogOutAllPlan::whole_account(
+                        RevocationReason::AccountDeleted,
+                        Completion::Immediate,
                         actor,
                         now,
-                    },
+                    ),
                 )
                 .await?;
             account.deleted_at = Some(now);

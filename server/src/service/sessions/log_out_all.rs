@@ -64,6 +64,26 @@ pub(crate) struct LogOutAllPlan<'a> {
     pub now: Timestamp,
 }
 
+impl<'a> LogOutAllPlan<'a> {
+    /// Every session of every kind, trust left alone: what disabling and deleting write.
+    pub fn whole_account(
+        reason: RevocationReason,
+        completion: Completion,
+        actor: &'a Actor,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            reason,
+            include_hidden: true,
+            kept: None,
+            trusted_devices: TrustedDevices::Keep,
+            completion,
+            actor,
+            now,
+        }
+    }
+}
+
 /// Who finishes a log-out of all's work on the session rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Completion {

@@ -96,10 +96,10 @@ impl Sessions {
             .inner
             .activity
             .latest(session.session_id)
-            .unwrap_or(session.last_active_at)
-            .max(session.last_active_at);
+            .unwrap_or(session.facts.last_active_at)
+            .max(session.facts.last_active_at);
         session
-            .facts()
+            .facts
             .is_active(now, self.idle_timeout(), cached.cut, last_active)
             .then(|| ValidSession {
                 session_id: session.session_id,
@@ -107,8 +107,8 @@ impl Sessions {
                 product: session.product,
                 device_id: session.device_id.clone(),
                 signed_in_at: session.signed_in_at,
-                generation: session.generation,
-                expires_at: session.expires_at,
+                generation: session.facts.generation,
+                expires_at: session.facts.expires_at,
                 idle_expires_at: last_active.plus(self.idle_timeout()),
             })
     }
