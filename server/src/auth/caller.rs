@@ -9,7 +9,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::domain::stored::StoredEnum as _;
 use crate::domain::{history::Actor, session::Product, subject::Subject};
+use strum::VariantArray as _;
 
 /// What a calling service is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,7 +116,7 @@ impl Caller {
                 Role::Identity,
                 Role::Operator,
             ],
-            products: Product::ALL.to_vec(),
+            products: Product::VARIANTS.to_vec(),
             limiter: None,
         }
     }

@@ -29,6 +29,7 @@ use toml::Spanned;
 
 use super::caller::{Caller, Role};
 use crate::domain::session::Product;
+use crate::domain::stored::StoredEnum as _;
 
 /// Why a callers file was refused.
 #[derive(Debug, thiserror::Error)]

@@ -10,34 +10,36 @@ use crate::{
     enrich::{DeviceDetails, GeoLocation},
 };
 
-macro_rules! event_types {
-    ($($variant:ident => $stored:literal),+ $(,)?) => {
-        /// What happened.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum SecurityEventType { $(#[doc = $stored] $variant),+ }
-
-        impl SecurityEventType {
-            /// The stored form.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $stored),+ }
-            }
-
-            /// Reads the stored form.
-            pub fn from_stored(value: &str) -> Option<Self> {
-                match value { $($stored => Some(Self::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-event_types! {
-    SignIn => "SIGN_IN",
-    LogOut => "LOG_OUT",
-    LogOutAll => "LOG_OUT_ALL",
-    DeviceTrusted => "DEVICE_TRUSTED",
-    DeviceTrustRemoved => "DEVICE_TRUST_REMOVED",
-    AccountDisabled => "ACCOUNT_DISABLED",
-    AccountEnabled => "ACCOUNT_ENABLED",
+/// What happened.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum SecurityEventType {
+    #[doc = "SIGN_IN"]
+    SignIn,
+    #[doc = "LOG_OUT"]
+    LogOut,
+    #[doc = "LOG_OUT_ALL"]
+    LogOutAll,
+    #[doc = "DEVICE_TRUSTED"]
+    DeviceTrusted,
+    #[doc = "DEVICE_TRUST_REMOVED"]
+    DeviceTrustRemoved,
+    #[doc = "ACCOUNT_DISABLED"]
+    AccountDisabled,
+    #[doc = "ACCOUNT_ENABLED"]
+    AccountEnabled,
 }
 
 /// Who made a change: the account owner through their session, or a named calling service.

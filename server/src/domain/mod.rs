@@ -11,6 +11,7 @@ pub mod page_token;
 pub mod retention;
 pub mod revocation;
 pub mod session;
+pub mod stored;
 pub mod subject;
 pub mod text;
 pub mod token;

@@ -7,60 +7,63 @@ use std::time::Duration;
 use super::ids::{AccountId, DeviceId, RevocationId, SessionId};
 use crate::{clock::Timestamp, enrich::DeviceDetails, enrich::GeoLocation};
 
-macro_rules! stored_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $stored:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            /// The stored form.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $stored),+ }
-            }
-
-            /// Reads the stored form.
-            pub fn from_stored(value: &str) -> Option<Self> {
-                match value { $($stored => Some(Self::$variant),)+ _ => None }
-            }
-        }
-    };
+/// A first-party product.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum Product {
+    /// ChatGPT.
+    #[strum(serialize = "CHATGPT")]
+    ChatGpt,
+    /// Codex.
+    Codex,
+    /// API Platform.
+    ApiPlatform,
 }
 
-stored_enum!(
-    /// A first-party product.
-    Product {
-        /// ChatGPT.
-        ChatGpt => "CHATGPT",
-        /// Codex.
-        Codex => "CODEX",
-        /// API Platform.
-        ApiPlatform => "API_PLATFORM",
-    }
-);
-
-stored_enum!(
-    /// The kind of client holding a session.
-    ClientKind {
-        /// A web browser.
-        Browser => "BROWSER",
-        /// A first-party desktop app.
-        DesktopApp => "DESKTOP_APP",
-        /// A first-party mobile app.
-        MobileApp => "MOBILE_APP",
-        /// A third-party app (hidden).
-        ThirdPartyApp => "THIRD_PARTY_APP",
-        /// A connected app (hidden).
-        ConnectedApp => "CONNECTED_APP",
-        /// "Sign in with ChatGPT" for a third-party service (hidden).
-        SignInWithChatGpt => "SIGN_IN_WITH_CHATGPT",
-        /// A command-line client such as the Codex CLI (hidden).
-        Cli => "CLI",
-    }
-);
+/// The kind of client holding a session.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClientKind {
+    /// A web browser.
+    Browser,
+    /// A first-party desktop app.
+    DesktopApp,
+    /// A first-party mobile app.
+    MobileApp,
+    /// A third-party app (hidden).
+    ThirdPartyApp,
+    /// A connected app (hidden).
+    ConnectedApp,
+    /// "Sign in with ChatGPT" for a third-party service (hidden).
+    #[strum(serialize = "SIGN_IN_WITH_CHATGPT")]
+    SignInWithChatGpt,
+    /// A command-line client such as the Codex CLI (hidden).
+    Cli,
+}
 
 impl ClientKind {
     /// Whether sessions of this kind appear on, and are managed from, the Active sessions page.
@@ -69,67 +72,103 @@ impl ClientKind {
     }
 }
 
-stored_enum!(
-    /// How the user signed in.
-    AuthMethod {
-        /// Not known.
-        Unknown => "UNKNOWN",
-        /// Password.
-        Password => "PASSWORD",
-        /// Passkey.
-        Passkey => "PASSKEY",
-        /// Email code or link.
-        EmailCode => "EMAIL_CODE",
-        /// SMS code.
-        PhoneCode => "PHONE_CODE",
-        /// Google.
-        Google => "GOOGLE",
-        /// Microsoft.
-        Microsoft => "MICROSOFT",
-        /// Apple.
-        Apple => "APPLE",
-        /// Organisation SAML SSO.
-        SsoSaml => "SSO_SAML",
-        /// Organisation OIDC SSO.
-        SsoOidc => "SSO_OIDC",
-    }
-);
+/// How the user signed in.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthMethod {
+    /// Not known.
+    Unknown,
+    /// Password.
+    Password,
+    /// Passkey.
+    Passkey,
+    /// Email code or link.
+    EmailCode,
+    /// SMS code.
+    PhoneCode,
+    /// Google.
+    Google,
+    /// Microsoft.
+    Microsoft,
+    /// Apple.
+    Apple,
+    /// Organisation SAML SSO.
+    SsoSaml,
+    /// Organisation OIDC SSO.
+    SsoOidc,
+}
 
-stored_enum!(
-    /// Whether a session's state can be confirmed.
-    SessionStatus {
-        /// Known and active.
-        Active => "ACTIVE",
-        /// Cannot be confirmed (imported from a legacy store).
-        Unavailable => "UNAVAILABLE",
-    }
-);
+/// Whether a session's state can be confirmed.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionStatus {
+    /// Known and active.
+    Active,
+    /// Cannot be confirmed (imported from a legacy store).
+    Unavailable,
+}
 
-stored_enum!(
-    /// Why a session was revoked.
-    RevocationReason {
-        /// The owner logged out a row or session.
-        UserLogOut => "USER_LOG_OUT",
-        /// The owner logged out of all sessions.
-        UserLogOutAll => "USER_LOG_OUT_ALL",
-        /// An operator did it.
-        Operator => "OPERATOR",
-        /// A trusted device was removed with its sessions.
-        TrustRemoved => "TRUST_REMOVED",
-        /// The account reached its session limit and a sign-in ended its oldest session.
-        SessionLimit => "SESSION_LIMIT",
-        /// The identity system: the password changed.
-        PasswordChanged => "PASSWORD_CHANGED",
-        /// The identity system: a sign-in factor changed.
-        FactorChanged => "FACTOR_CHANGED",
-        /// The identity system disabled the account.
-        AccountDisabled => "ACCOUNT_DISABLED",
-        /// The identity system reset the account's security.
-        SecurityReset => "SECURITY_RESET",
-        /// The account was deleted.
-        AccountDeleted => "ACCOUNT_DELETED",
-    }
-);
+/// Why a session was revoked.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum RevocationReason {
+    /// The owner logged out a row or session.
+    UserLogOut,
+    /// The owner logged out of all sessions.
+    UserLogOutAll,
+    /// An operator did it.
+    Operator,
+    /// A trusted device was removed with its sessions.
+    TrustRemoved,
+    /// The account reached its session limit and a sign-in ended its oldest session.
+    SessionLimit,
+    /// The identity system: the password changed.
+    PasswordChanged,
+    /// The identity system: a sign-in factor changed.
+    FactorChanged,
+    /// The identity system disabled the account.
+    AccountDisabled,
+    /// The identity system reset the account's security.
+    SecurityReset,
+    /// The account was deleted.
+    AccountDeleted,
+}
 
 impl RevocationReason {
     /// The reasons the identity system (or an operator) may give to RevokeAllSessions.

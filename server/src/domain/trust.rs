@@ -13,32 +13,32 @@ use crate::{
     enrich::{DeviceDetails, GeoLocation},
 };
 
-macro_rules! trust_methods {
-    ($($variant:ident => $stored:literal),+ $(,)?) => {
-        /// How a device was verified before it was trusted.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum TrustMethod { $(#[doc = $stored] $variant),+ }
-
-        impl TrustMethod {
-            /// The stored form.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $stored),+ }
-            }
-
-            /// Reads the stored form.
-            pub fn from_stored(value: &str) -> Option<Self> {
-                match value { $($stored => Some(Self::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-trust_methods! {
-    Totp => "TOTP",
-    SmsCode => "SMS_CODE",
-    EmailCode => "EMAIL_CODE",
-    Passkey => "PASSKEY",
-    RecoveryCode => "RECOVERY_CODE",
+/// How a device was verified before it was trusted.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum TrustMethod {
+    #[doc = "TOTP"]
+    Totp,
+    #[doc = "SMS_CODE"]
+    SmsCode,
+    #[doc = "EMAIL_CODE"]
+    EmailCode,
+    #[doc = "PASSKEY"]
+    Passkey,
+    #[doc = "RECOVERY_CODE"]
+    RecoveryCode,
 }
 
 /// Trust durations, from configuration.

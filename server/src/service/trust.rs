@@ -12,6 +12,7 @@ use super::{
     ServiceError,
     sessions::{Covered, LogOut, Sessions, reason_for},
 };
+use crate::domain::stored::StoredEnum as _;
 use crate::{
     clock::{Clock, Timestamp},
     domain::{

@@ -13,6 +13,7 @@ use super::{
     entity::{idempotency_record, revocation, security_event, session, trusted_device},
 };
 use crate::domain::ids::{AccountId, RevocationId};
+use crate::domain::stored::StoredEnum as _;
 
 /// The first and last key of the account's next batch of up to `batch` rows of `E`, in key
 /// order, locked (where the engine locks rows) when `lock`; `None` when none are left.

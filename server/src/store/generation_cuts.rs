@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use super::{StoreError, entity::session, session_sets::Marking};
+use crate::domain::stored::StoredEnum as _;
 use crate::domain::{
     ids::{AccountId, SessionId},
     session::Product,

@@ -12,6 +12,7 @@ use super::{
     entity::{revocation, revocation_log_head},
     query::{all_into, one_into},
 };
+use crate::domain::stored::StoredEnum as _;
 use crate::{
     clock::Timestamp,
     domain::{

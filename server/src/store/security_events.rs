@@ -6,6 +6,7 @@ use sea_orm::{
 };
 
 use super::{StoreError, entity::security_event, query::all_into};
+use crate::domain::stored::StoredEnum as _;
 use crate::{
     clock::Timestamp,
     domain::{

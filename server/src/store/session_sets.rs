@@ -18,6 +18,7 @@ use super::{
     query::all_into,
     sessions::{exists, into_domain, of_product},
 };
+use crate::domain::stored::StoredEnum as _;
 use crate::{
     clock::Timestamp,
     domain::{

@@ -13,6 +13,7 @@ use super::{
     entity::session,
     query::{all_into, one_into},
 };
+use crate::domain::stored::StoredEnum as _;
 use crate::{
     clock::Timestamp,
     domain::{

@@ -7,6 +7,7 @@
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 
 use super::StoreError;
+use crate::domain::stored::StoredEnum as _;
 use crate::{
     clock::Timestamp,
     domain::{

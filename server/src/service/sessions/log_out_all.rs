@@ -14,6 +14,7 @@
 //! Only a `validate_only` preview counts, with nothing locked.
 
 use super::{Sessions, reason_for};
+use crate::domain::stored::StoredEnum as _;
 use crate::service::ServiceError;
 use crate::{
     clock::Timestamp,

@@ -13,6 +13,7 @@ use std::{net::IpAddr, time::Duration};
 use sha2::{Digest, Sha256};
 
 use super::{Covered, LogOut, Sessions};
+use crate::domain::stored::StoredEnum as _;
 use crate::service::ServiceError;
 use crate::{
     domain::{

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::Sessions;
+use crate::domain::stored::StoredEnum as _;
 use crate::service::ServiceError;
 use crate::{
     clock::Timestamp,
