@@ -1,17 +1,21 @@
 //! A calling service and the one place that decides what each role may do. Refusals are
-//! PERMISSION_DENIED (reason CALLER_NOT_ALLOWED); a product backend asking about another
-//! product's session is answered as if the session did not exist, by the handlers.
+//! [`Refusal::PermissionDenied`] (PERMISSION_DENIED, reason CALLER_NOT_ALLOWED); a product
+//! backend asking about another product's session is answered as if the session did not exist,
+//! by the handlers.
 
-use std::{collections::HashMap, fmt, num::NonZeroU32, sync::Arc};
+use std::{fmt, num::NonZeroU32};
 
-use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::stored::StoredEnum as _;
-use crate::domain::{history::Actor, session::Product, subject::Subject};
 use strum::VariantArray as _;
+
+use super::Refusal;
+use crate::domain::stored::StoredEnum as _;
+use crate::domain::{
+    history::Actor,
+    session::{Product, RevocationReason},
+    subject::Subject,
+};
 
 /// What a calling service is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +70,19 @@ impl ProductScope {
         match self {
             Self::All => true,
             Self::Only(products) => products.contains(&product),
+        }
+    }
+
+    /// The products a revocation stream asking for `products` (empty: every product) watches:
+    /// a product backend watches only its own, all of them when it names none.
+    pub fn watchable(&self, products: Vec<Product>) -> Result<Vec<Product>, Refusal> {
+        match self {
+            Self::All => Ok(products),
+            Self::Only(own) if products.iter().any(|product| !own.contains(product)) => Err(
+                Refusal::denied("a product backend may watch only its own products"),
+            ),
+            Self::Only(own) if products.is_empty() => Ok(own.clone()),
+            Self::Only(_) => Ok(products),
         }
     }
 }
@@ -142,18 +159,9 @@ impl Caller {
         }
     }
 
-    /// The caller of a request, put there by the [`Authenticator`](super::Authenticator).
-    pub fn of<T>(request: &tonic::Request<T>) -> Result<Arc<Caller>, Status> {
-        request
-            .extensions()
-            .get::<Arc<Caller>>()
-            .cloned()
-            .ok_or_else(|| Status::internal("request reached a handler unauthenticated"))
-    }
-
     /// Registering a sign-in or trusting a device for `product`: product backends of that
     /// product, and operators.
-    pub fn authorize_product_write(&self, product: Product) -> Result<Actor, Status> {
+    pub fn authorize_product_write(&self, product: Product) -> Result<Actor, Refusal> {
         // A product backend of this product acts as itself, even if it is also an operator.
         if self.has(Role::Product) && self.products.contains(&product) {
             return Ok(Actor::Service(self.name.clone()));
@@ -162,7 +170,7 @@ impl Caller {
             return Ok(self.operator_actor());
         }
         if self.has(Role::Product) {
-            return Err(denied(format!(
+            return Err(Refusal::denied(format!(
                 "{} may not act for product {}",
                 self.name,
                 product.as_str()
@@ -173,7 +181,7 @@ impl Caller {
 
     /// Validating, touching and watching sessions, and checking device trust: the products the
     /// caller may see.
-    pub fn product_scope(&self) -> Result<ProductScope, Status> {
+    pub fn product_scope(&self) -> Result<ProductScope, Refusal> {
         if self.has(Role::Operator) {
             Ok(ProductScope::All)
         } else if self.has(Role::Product) {
@@ -184,7 +192,7 @@ impl Caller {
     }
 
     /// Owner-facing calls: the settings backend with the user's own token, or an operator.
-    pub fn authorize_owner_call(&self, subject: &Subject) -> Result<Actor, Status> {
+    pub fn authorize_owner_call(&self, subject: &Subject) -> Result<Actor, Refusal> {
         if self.has(Role::Operator) {
             return Ok(match subject {
                 Subject::SessionToken(_) => Actor::User,
@@ -194,7 +202,7 @@ impl Caller {
         if self.has(Role::Settings) {
             return match subject {
                 Subject::SessionToken(_) => Ok(Actor::User),
-                Subject::Account(_) => Err(denied(
+                Subject::Account(_) => Err(Refusal::denied(
                     "the settings role acts for a user only through the user's session token",
                 )),
             };
@@ -208,12 +216,12 @@ impl Caller {
     pub fn authorize_log_out_all(
         &self,
         subject: &Subject,
-        reason_given: bool,
-    ) -> Result<Actor, Status> {
+        reason: Option<RevocationReason>,
+    ) -> Result<Actor, Refusal> {
         let by_account = matches!(subject, Subject::Account(_));
-        if reason_given {
+        if reason.is_some() {
             if !by_account && (self.has(Role::Operator) || self.has(Role::Identity)) {
-                return Err(denied(
+                return Err(Refusal::denied(
                     "a log-out with a reason names the account by id, not a user's session token",
                 ));
             }
@@ -226,7 +234,7 @@ impl Caller {
             return Err(self.role_denied("identity"));
         }
         if self.has(Role::Identity) && !self.has(Role::Operator) && !self.has(Role::Settings) {
-            return Err(denied(
+            return Err(Refusal::denied(
                 "the identity system logs an account out by naming it with a reason",
             ));
         }
@@ -234,7 +242,7 @@ impl Caller {
     }
 
     /// Eligibility checks: settings (with a token), identity and operators.
-    pub fn authorize_eligibility_check(&self, subject: &Subject) -> Result<(), Status> {
+    pub fn authorize_eligibility_check(&self, subject: &Subject) -> Result<(), Refusal> {
         if self.has(Role::Identity) || self.has(Role::Operator) {
             return Ok(());
         }
@@ -243,7 +251,7 @@ impl Caller {
 
     /// Recording SSO links and workspace types, reading, disabling, enabling and deleting
     /// accounts: identity and operators.
-    pub fn authorize_identity_call(&self) -> Result<Actor, Status> {
+    pub fn authorize_identity_call(&self) -> Result<Actor, Refusal> {
         if self.has(Role::Operator) {
             Ok(self.operator_actor())
         } else if self.has(Role::Identity) {
@@ -257,20 +265,71 @@ impl Caller {
         Actor::Operator(self.name.clone())
     }
 
-    fn role_denied(&self, needed: &str) -> Status {
-        denied(format!(
+    /// Whether a revocation stream watching `products` (empty: every product) may go on after a
+    /// callers-file reload left this caller as it is now.
+    pub fn may_still_watch(&self, products: &[Product]) -> Result<(), Refusal> {
+        match self.product_scope()? {
+            ProductScope::All => Ok(()),
+            ProductScope::Only(own)
+                if !products.is_empty() && products.iter().all(|product| own.contains(product)) =>
+            {
+                Ok(())
+            }
+            ProductScope::Only(_) => Err(Refusal::denied(
+                "after a callers-file reload this caller may no longer watch these products",
+            )),
+        }
+    }
+
+    fn role_denied(&self, needed: &str) -> Refusal {
+        Refusal::denied(format!(
             "{} does not have the {needed} role this call needs",
             self.name
         ))
     }
 }
 
-/// PERMISSION_DENIED with reason CALLER_NOT_ALLOWED.
-pub fn denied(message: impl Into<String>) -> Status {
-    let details = ErrorDetails::with_error_info(
-        ErrorReason::CallerNotAllowed.reason(),
-        ERROR_DOMAIN,
-        HashMap::new(),
-    );
-    Status::with_error_details(Code::PermissionDenied, message, details)
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn product_backend(products: Vec<Product>) -> Caller {
+        Caller::new("web".into(), vec![Role::Product], products, None)
+    }
+
+    #[test]
+    fn a_product_backend_watches_only_its_own_products() {
+        let web = product_backend(vec![Product::ChatGpt]);
+        let scope = web.product_scope().unwrap();
+        assert_eq!(scope.watchable(Vec::new()), Ok(vec![Product::ChatGpt]));
+        assert_eq!(
+            scope.watchable(vec![Product::Codex]),
+            Err(Refusal::denied(
+                "a product backend may watch only its own products"
+            ))
+        );
+        assert_eq!(
+            ProductScope::All.watchable(Vec::new()),
+            Ok(Vec::<Product>::new())
+        );
+        assert!(web.may_still_watch(&[Product::ChatGpt]).is_ok());
+        assert!(web.may_still_watch(&[]).is_err());
+        assert!(Caller::local().may_still_watch(&[]).is_ok());
+    }
+
+    #[test]
+    fn a_reason_makes_log_out_all_the_identity_systems_call() {
+        let identity = Caller::new("idp".into(), vec![Role::Identity], Vec::new(), None);
+        let account = Subject::Account(crate::domain::ids::AccountId::parse("acct_1").unwrap());
+        assert_eq!(
+            identity.authorize_log_out_all(&account, Some(RevocationReason::PasswordChanged)),
+            Ok(Actor::Service("idp".into()))
+        );
+        assert!(matches!(
+            identity.authorize_log_out_all(&account, None),
+            Err(Refusal::PermissionDenied(_))
+        ));
+    }
 }

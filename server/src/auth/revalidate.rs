@@ -7,12 +7,11 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use tonic::Status;
 
-use super::{Caller, CallerRegistry, interceptor::unauthenticated};
+use super::{Caller, CallerRegistry, Refusal};
 
-/// How a request authenticated, put in its extensions by the
-/// [`Authenticator`](super::Authenticator).
+/// How a request authenticated, found by the [`Authenticator`](super::Authenticator) and kept
+/// in the request's extensions.
 #[derive(Debug, Clone)]
 pub struct Authentication {
     registry: Option<Arc<CallerRegistry>>,
@@ -29,7 +28,7 @@ enum Credential {
 
 impl Authentication {
     /// Local development mode: nothing to re-check.
-    pub(super) fn local() -> Self {
+    pub fn local() -> Self {
         Self {
             registry: None,
             credential: Credential::Local,
@@ -52,19 +51,10 @@ impl Authentication {
         }
     }
 
-    /// The authentication of a request that passed the authenticator.
-    pub fn of<T>(request: &tonic::Request<T>) -> Self {
-        request
-            .extensions()
-            .get::<Self>()
-            .cloned()
-            .unwrap_or_else(Self::local)
-    }
-
-    /// Completes with the status that must end the call once a reload leaves its credential
+    /// Completes with the refusal that must end the call once a reload leaves its credential
     /// unknown (UNAUTHENTICATED) or its caller no longer allowed (`still_allowed`'s refusal);
     /// never completes in local development mode or while the caller stays allowed.
-    pub async fn revoked(self, still_allowed: impl Fn(&Caller) -> Result<(), Status>) -> Status {
+    pub async fn revoked(self, still_allowed: impl Fn(&Caller) -> Result<(), Refusal>) -> Refusal {
         let Some(registry) = self.registry else {
             return std::future::pending().await;
         };
@@ -80,12 +70,12 @@ impl Authentication {
                 Credential::CertificateSubject(subject) => callers.by_certificate_subject(subject),
             };
             let Some(caller) = caller else {
-                return unauthenticated(
+                return Refusal::Unauthenticated(
                     "the caller's credential was removed by a callers-file reload",
                 );
             };
-            if let Err(status) = still_allowed(&caller) {
-                return status;
+            if let Err(refusal) = still_allowed(&caller) {
+                return refusal;
             }
         }
     }

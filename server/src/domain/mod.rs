@@ -7,6 +7,7 @@ pub mod account;
 pub mod history;
 pub mod ids;
 pub mod log_out_rule;
+pub mod modes;
 pub mod page_token;
 pub mod retention;
 pub mod revocation;

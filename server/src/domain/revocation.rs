@@ -8,44 +8,6 @@ use super::{
 };
 use crate::clock::Timestamp;
 
-/// Whether a log-out command takes effect or only reports what it would do (`validate_only`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Effect {
-    /// Write the log-out.
-    #[default]
-    Apply,
-    /// Write nothing; report what the log-out would cover.
-    ValidateOnly,
-}
-
-impl Effect {
-    /// From a request's `validate_only` flag.
-    pub fn from_validate_only(validate_only: bool) -> Self {
-        if validate_only {
-            Self::ValidateOnly
-        } else {
-            Self::Apply
-        }
-    }
-}
-
-/// What a log-out of all does to the account's trusted devices.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum TrustedDevices {
-    /// Leave them trusted.
-    #[default]
-    Keep,
-    /// Remove every one of them.
-    Remove,
-}
-
-impl TrustedDevices {
-    /// From a request's `remove_trusted_devices` flag.
-    pub fn from_remove_flag(remove: bool) -> Self {
-        if remove { Self::Remove } else { Self::Keep }
-    }
-}
-
 /// How much a revocation covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevocationScope {

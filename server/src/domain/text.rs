@@ -68,6 +68,16 @@ impl Violations {
         }
     }
 
+    /// `Ok` with what `build` makes of the parsed fields when nothing was recorded; `build` reads
+    /// each field with `?`, so a request's conversion names its fields once, in one struct
+    /// literal, instead of matching a tuple of them.
+    pub fn complete<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, Violations> {
+        if !self.is_empty() {
+            return Err(self);
+        }
+        build().ok_or(self)
+    }
+
     /// `Ok(())` when nothing was recorded.
     pub fn into_result(self) -> Result<(), Violations> {
         if self.is_empty() { Ok(()) } else { Err(self) }

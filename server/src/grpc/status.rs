@@ -1,8 +1,8 @@
-//! The one mapping from domain errors to gRPC statuses. Every refusal carries a
-//! `google.rpc.ErrorInfo` (reason from `activesessions.v1.ErrorReason`, domain
+//! The one mapping from service errors, bad input and auth refusals to gRPC statuses. Every
+//! refusal carries a `google.rpc.ErrorInfo` (reason from `activesessions.v1.ErrorReason`, domain
 //! `activesessions.v1`); bad input carries a `google.rpc.BadRequest` naming each field; a
-//! transient store failure carries `google.rpc.RetryInfo`. Internal detail (SQL, rows) is
-//! logged, never sent.
+//! transient store failure and a rate limit carry `google.rpc.RetryInfo`. Internal detail (SQL,
+//! rows) is logged, never sent.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -10,6 +10,7 @@ use active_sessions::{ERROR_DOMAIN, v1::ErrorReason};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::auth::Refusal;
 use crate::domain::text::{Violations, truncate_at_char_boundary};
 use crate::service::ServiceError;
 
@@ -102,36 +103,54 @@ impl From<ServiceError> for Status {
             }
             ServiceError::RevocationFeedStale(store_err) => {
                 tracing::warn!(error = %store_err, "revocation feed stale and database unavailable: refusing to vouch");
-                let mut details = ErrorDetails::with_retry_info(Some(STORE_RETRY_DELAY));
-                details.set_error_info(
-                    ErrorReason::RevocationFeedStale.reason(),
-                    ERROR_DOMAIN,
-                    HashMap::new(),
-                );
-                Status::with_error_details(
+                retry_after(
+                    STORE_RETRY_DELAY,
                     Code::Unavailable,
-                    "this replica cannot confirm the session now; try again, ideally elsewhere",
-                    details,
+                    "this replica cannot confirm the session now; try again, ideally elsewhere"
+                        .into(),
+                    ErrorReason::RevocationFeedStale,
                 )
             }
             ServiceError::Store(store_err) if store_err.is_transient() => {
                 tracing::warn!(error = %store_err, "database unavailable");
-                let mut details = ErrorDetails::with_retry_info(Some(STORE_RETRY_DELAY));
-                details.set_error_info(
-                    ErrorReason::StoreUnavailable.reason(),
-                    ERROR_DOMAIN,
-                    HashMap::new(),
-                );
-                Status::with_error_details(
+                retry_after(
+                    STORE_RETRY_DELAY,
                     Code::Unavailable,
-                    "the session store is unavailable; try again later",
-                    details,
+                    "the session store is unavailable; try again later".into(),
+                    ErrorReason::StoreUnavailable,
                 )
             }
             ServiceError::Store(store_err) => {
                 tracing::error!(error = %store_err, "database error");
                 Status::internal("internal error")
             }
+        }
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(denial: Refusal) -> Self {
+        let message = denial.to_string();
+        match denial {
+            Refusal::Unauthenticated(_) => refusal(
+                Code::Unauthenticated,
+                message,
+                ErrorReason::CallerUnauthenticated,
+                &[],
+            ),
+            Refusal::PermissionDenied(_) => refusal(
+                Code::PermissionDenied,
+                message,
+                ErrorReason::CallerNotAllowed,
+                &[],
+            ),
+            Refusal::RateLimited { wait, .. } => retry_after(
+                wait,
+                Code::ResourceExhausted,
+                message,
+                ErrorReason::RateLimited,
+            ),
+            Refusal::Unidentified => Status::internal(message),
         }
     }
 }
@@ -184,4 +203,74 @@ fn refusal(code: Code, message: String, reason: ErrorReason, metadata: &[(&str, 
     let mut details = ErrorDetails::new();
     details.set_error_info(reason.reason(), ERROR_DOMAIN, metadata);
     Status::with_error_details(code, message, details)
+}
+
+/// A refusal the client may retry after `wait`: `ErrorInfo` and `RetryInfo`.
+fn retry_after(wait: Duration, code: Code, message: String, reason: ErrorReason) -> Status {
+    let mut details = ErrorDetails::with_retry_info(Some(wait));
+    details.set_error_info(reason.reason(), ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details(code, message, details)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn refusals_keep_their_codes_reasons_and_messages() {
+        let cases = [
+            (
+                Refusal::Unauthenticated("unknown bearer token"),
+                Code::Unauthenticated,
+                Some(ErrorReason::CallerUnauthenticated),
+                "unknown bearer token",
+            ),
+            (
+                Refusal::denied("web may not act for product CODEX"),
+                Code::PermissionDenied,
+                Some(ErrorReason::CallerNotAllowed),
+                "web may not act for product CODEX",
+            ),
+            (
+                Refusal::RateLimited {
+                    caller: "web".into(),
+                    wait: Duration::from_millis(250),
+                },
+                Code::ResourceExhausted,
+                Some(ErrorReason::RateLimited),
+                "web is over its rate limit",
+            ),
+            (
+                Refusal::Unidentified,
+                Code::Internal,
+                None,
+                "request reached a handler unauthenticated",
+            ),
+        ];
+        for (refusal, code, reason, message) in cases {
+            let status = Status::from(refusal);
+            assert_eq!(
+                (status.code(), status.message()),
+                (code, message),
+                "{status:?}"
+            );
+            let info = status.get_details_error_info();
+            assert_eq!(
+                info.as_ref().map(|info| info.reason.as_str()),
+                reason.map(ErrorReason::reason)
+            );
+            if let Some(info) = info {
+                assert_eq!(info.domain, ERROR_DOMAIN);
+                assert!(info.metadata.is_empty());
+            }
+        }
+        let limited = Status::from(Refusal::RateLimited {
+            caller: "web".into(),
+            wait: Duration::from_millis(250),
+        });
+        let retry = limited.get_details_retry_info().unwrap();
+        assert_eq!(retry.retry_delay, Some(Duration::from_millis(250)));
+    }
 }

@@ -19,6 +19,7 @@ use crate::{
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId},
         log_out_rule::{LogOutDecision, NoLogOutReason, RowFacts, decide},
+        modes::DeviceSessions,
         session::{Product, RevocationReason, Session},
         subject::Subject,
         text::Violations,
@@ -212,7 +213,7 @@ impl TrustService {
         &self,
         subject: &Subject,
         device_id: &DeviceId,
-        log_out_sessions: bool,
+        sessions: DeviceSessions,
         actor: &Actor,
     ) -> Result<Removal, ServiceError> {
         let owner = self.sessions.eligible_owner(subject).await?;
@@ -232,7 +233,7 @@ impl TrustService {
             .as_ref()
             .is_some_and(|trust| trust.trusted_until > now);
         let active = self.sessions.active_at(now, account.revoked_generation);
-        let plan = if log_out_sessions {
+        let plan = if sessions == DeviceSessions::LogOut {
             self.sessions
                 .device_plan(&*txn, &owner.account_id, device_id, active)
                 .await?

@@ -22,7 +22,8 @@ use crate::{
         account::Account,
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, RevocationId, SessionId, new_ulid},
-        revocation::{Effect, Revocation, RevocationScope, TrustedDevices},
+        modes::{Effect, HiddenKinds, TrustedDevices},
+        revocation::{Revocation, RevocationScope},
         session::{RevocationReason, Session},
         subject::Subject,
     },
@@ -41,8 +42,8 @@ pub struct LogOutAllRequest {
     pub reason: Option<RevocationReason>,
     /// A session to keep valid ("log out of all other sessions").
     pub keep_session: Option<SessionId>,
-    /// Also end the hidden kinds (implied by reasons that ask for it).
-    pub include_hidden_kinds: bool,
+    /// Whether the hidden kinds end too (reasons that ask for it imply it).
+    pub hidden_kinds: HiddenKinds,
 }
 
 /// How [`Sessions::write_log_out_all`] writes a log-out of all, inside a transaction holding
@@ -103,7 +104,7 @@ impl Sessions {
         actor: &Actor,
     ) -> Result<Revocation, ServiceError> {
         let owner = self.eligible_owner(subject).await?;
-        if request.effect == Effect::ValidateOnly {
+        if request.effect == Effect::Preview {
             return self
                 .preview_log_out_all(&owner.account_id, request, actor)
                 .await;
@@ -126,7 +127,8 @@ impl Sessions {
                 &mut account,
                 LogOutAllPlan {
                     reason,
-                    include_hidden: request.include_hidden_kinds || reason.ends_hidden_kinds(),
+                    include_hidden: request.hidden_kinds == HiddenKinds::End
+                        || reason.ends_hidden_kinds(),
                     kept: kept.as_ref(),
                     trusted_devices: request.trusted_devices,
                     completion: Completion::BySweep,
@@ -167,7 +169,7 @@ impl Sessions {
         let reason = request
             .reason
             .unwrap_or_else(|| reason_for(actor, RevocationReason::UserLogOutAll));
-        let include_hidden = request.include_hidden_kinds || reason.ends_hidden_kinds();
+        let include_hidden = request.hidden_kinds == HiddenKinds::End || reason.ends_hidden_kinds();
         let cut_generation = account.revoked_generation.saturating_add(1);
         let mut covered =
             generation_cuts::count_before(reader, account_id, cut_generation, include_hidden)

@@ -14,7 +14,8 @@ use crate::{
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId, RevocationId, SessionId, new_ulid},
         log_out_rule::{LogOutDecision, NoLogOutReason, RowFacts, decide},
-        revocation::{Effect, Revocation, RevocationScope},
+        modes::Effect,
+        revocation::{Revocation, RevocationScope},
         session::{GenerationCut, Product, RevocationReason, Session, SessionStatus},
         subject::{Owner, Subject},
     },
@@ -298,7 +299,7 @@ impl Sessions {
         } else {
             RevokeOutcome::LoggedOut
         };
-        if effect == Effect::ValidateOnly {
+        if effect == Effect::Preview {
             return Ok(RevokeResult {
                 outcome,
                 session_ids,
