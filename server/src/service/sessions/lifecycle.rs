@@ -9,10 +9,7 @@
 //! sessions; it names only ids. An interrupted deletion is finished by a retry or by the
 //! pruner.
 
-use super::{
-    Sessions,
-    log_out_all::{Completion, LogOutAllPlan},
-};
+use super::{Sessions, log_out_all::Completion};
 use crate::domain::{
     account::Account,
     history::{Actor, SecurityEvent, SecurityEventType},
@@ -67,17 +64,13 @@ impl Sessions {
         if account.is_disabled() {
             return Ok((account, None));
         }
-        let now = self.inner.clock.now();
-        let revocation = self
-            .write_log_out_all(
+        let (revocation, now) = self
+            .end_whole_account(
                 &*txn,
                 &mut account,
-                LogOutAllPlan::whole_account(
-                    RevocationReason::AccountDisabled,
-                    Completion::BySweep,
-                    actor,
-                    now,
-                ),
+                RevocationReason::AccountDisabled,
+                Completion::BySweep,
+                actor,
             )
             .await?;
         account.disabled_at = Some(now);
@@ -145,17 +138,13 @@ impl Sessions {
             drop(txn);
             id
         } else {
-            let now = self.inner.clock.now();
-            let revocation = self
-                .write_log_out_all(
+            let (revocation, now) = self
+                .end_whole_account(
                     &*txn,
                     &mut account,
-                    LogOutAllPlan::whole_account(
-                        RevocationReason::AccountDeleted,
-                        Completion::Immediate,
-                        actor,
-                        now,
-                    ),
+                    RevocationReason::AccountDeleted,
+                    Completion::Immediate,
+                    actor,
                 )
                 .await?;
             account.deleted_at = Some(now);

@@ -320,6 +320,21 @@ impl Sessions {
         Ok(revocation)
     }
 
+    /// Ends every session of every kind, trust left alone (disabling and deleting), inside the
+    /// caller's transaction holding the account lock; returns the revocation and its instant.
+    pub(crate) async fn end_whole_account(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        account: &mut Account,
+        reason: RevocationReason,
+        completion: Completion,
+        actor: &Actor,
+    ) -> Result<(Revocation, Timestamp), ServiceError> {
+        let now = self.inner.clock.now();
+        let plan = LogOutAllPlan::whole_account(reason, completion, actor, now);
+        Ok((self.write_log_out_all(conn, account, plan).await?, now))
+    }
+
     /// After a log-out of all commits: caches forget the account, the feed and the sweep wake.
     pub(crate) fn after_log_out_all(&self, revocation: &Revocation) {
         self.after_revocation(revocation);
