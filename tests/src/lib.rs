@@ -22,6 +22,7 @@ use tonic::transport::Channel;
 
 pub use active_sessions_client::proto as pb;
 
+pub mod bench_support;
 pub mod pg_cluster;
 pub mod pki;
 pub mod product;
