@@ -4,7 +4,9 @@
 //! session seeded so far, with the server's default validation cache (100,000 entries, 60 s).
 //! Each stage grows the fleet (10,000, 100,000, 1,000,000 sessions) and reports the cache's
 //! hit ratio, throughput, p50/p99, server CPU per call, and the process's resident set idle
-//! and under the load. The seeded tokens come from a `TokenSeries`, hashed by the server's
+//! and under the load. The resident set is the whole process's, so the row also gives it
+//! before this server started: earlier scenarios leave freed heap behind that this server
+//! reuses, so `-- fleet` alone gives the cleanest figures. The seeded tokens come from a `TokenSeries`, hashed by the server's
 //! own `SessionToken`, so any of them can be presented without keeping a million strings.
 
 use std::time::Instant;
@@ -34,7 +36,8 @@ pub const EXPONENT: f64 = 1.0;
 /// Seeded sign-ins are spread over the last ten days (idle timeout: 14).
 const SPREAD_SECONDS: u64 = 10 * 86_400;
 
-pub async fn fleet(server: &BenchServer, options: &Options) -> Result<Outcome> {
+/// `before_server`: the process's resident set before the server started.
+pub async fn fleet(server: &BenchServer, options: &Options, before_server: u64) -> Result<Outcome> {
     let idle_empty = resident_bytes();
     let driver = server.driver(options.connections).await?;
     wait_until_serving(&driver.channels[0]).await?;
@@ -112,13 +115,15 @@ pub async fn fleet(server: &BenchServer, options: &Options) -> Result<Outcome> {
             &label,
             &format!("fleet, Zipf over {n} sessions"),
             format!(
-                "hits {hits}, {} /s, p50 {} p99 {}, cpu {}/call, RSS {} idle {} load",
+                "hits {hits}, {} /s, p50 {} p99 {}, cpu {}/call; RSS {} idle, {} under load \
+                 (process; {} before the server)",
                 thousands(median_rate(&windows)),
                 show(p50),
                 show(p99),
                 show(server_cpu(&windows)),
                 mebibytes(idle),
                 mebibytes(peak),
+                mebibytes(before_server),
             ),
         ));
         outcome.rows.push(Row::rate(
@@ -126,14 +131,15 @@ pub async fn fleet(server: &BenchServer, options: &Options) -> Result<Outcome> {
             &format!("ValidateSession, Zipf over {n} sessions"),
             windows,
             &format!(
-                "{} accounts; {hits} from the cache (default size); RSS {} idle (empty: {}), \
-                 {} under load; seeded in {}; {:?} warm-up",
+                "{} accounts; {hits} from the cache (default size); seeded in {}; {:?} warm-up; \
+                 RSS {} before the server, {} idle with no sessions, {} idle, {} under load",
                 thousands(size.div_ceil(PER_ACCOUNT) as f64),
-                mebibytes(idle),
-                mebibytes(idle_empty),
-                mebibytes(peak),
                 duration(insert),
                 options.fleet_warmup,
+                mebibytes(before_server),
+                mebibytes(idle_empty),
+                mebibytes(idle),
+                mebibytes(peak),
             ),
         ));
     }

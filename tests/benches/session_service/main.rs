@@ -54,7 +54,7 @@ use anyhow::{Context, Result};
 
 use crate::{
     options::{Options, Scenario},
-    probe::{LOAD_THREAD, load_average, thread_census},
+    probe::{LOAD_THREAD, load_average, resident_bytes, thread_census},
     report::{Row, print_table},
     server::{BenchServer, backend_name},
     targets::{Check, print_summary},
@@ -128,6 +128,7 @@ async fn run(options: Options) -> Result<()> {
 }
 
 async fn run_scenario(backend: Backend, scenario: Scenario, options: &Options) -> Result<Outcome> {
+    let before_server = resident_bytes();
     let server = BenchServer::start(backend, scenario.is_nodelay_diagnostic(), |config| {
         if scenario == Scenario::ValidateDb {
             config.sessions.validation_cache_entries = 0;
@@ -147,7 +148,7 @@ async fn run_scenario(backend: Backend, scenario: Scenario, options: &Options) -
         Scenario::ListNodelay => writes::list(&server, options, false).await,
         Scenario::RevokeAll => revoke::revoke_all(&server, options).await,
         Scenario::RevokeRow => revoke::revoke_row(&server, options).await,
-        Scenario::Fleet => fleet::fleet(&server, options).await,
+        Scenario::Fleet => fleet::fleet(&server, options, before_server).await,
     };
     let stopped = server.stop().await;
     let outcome = result?;
