@@ -118,6 +118,14 @@ impl TestDatabase {
         &self.url
     }
 
+    /// The PostgreSQL database's name (`None` for SQLite), as its server processes show it.
+    pub fn postgres_name(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Postgres { name, .. } => Some(name),
+            Kind::Sqlite { .. } | Kind::Shared => None,
+        }
+    }
+
     /// Drops a PostgreSQL database made by [`postgres`](Self::postgres) (connections still
     /// open to it are ended); nothing for the other kinds.
     pub async fn drop_database(&self) -> anyhow::Result<()> {

@@ -18,6 +18,7 @@
 pub use active_sessions_client::proto as pb;
 
 pub mod app;
+pub mod bench_support;
 pub mod callers;
 pub mod calls;
 pub mod database;
