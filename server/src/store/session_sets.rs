@@ -4,12 +4,12 @@
 //! `(account_id, device_id)` and the validity rule, and writers lock rows in session-id order
 //! in keyset batches of bounded size (the one order every multi-row writer uses).
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-    sea_query::{Expr, ExprTrait},
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, UnionType},
 };
 
 use super::{
@@ -193,6 +193,59 @@ pub async fn newest_on_device(
         .order_by_asc(session::Column::SessionId)
         .limit(limit);
     all_into(conn, select, into_domain).await
+}
+
+/// [`newest_on_device`] for every device of a page in one statement: a `UNION ALL` of one
+/// bounded, index-ordered select per device, so a page of rows costs one round trip instead of
+/// one per row. Each device's sessions come back most recent activity first.
+#[tracing::instrument(name = "db.sessions.newest_on_devices", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn newest_on_devices(
+    conn: &impl ConnectionTrait,
+    account_id: &AccountId,
+    devices: &[DeviceId],
+    active: &ActiveAt,
+    product: Option<Product>,
+    limit: u64,
+) -> Result<HashMap<DeviceId, Vec<Session>>, StoreError> {
+    let member = |(index, device_id): (usize, &DeviceId)| {
+        let newest = active_on_device(account_id, device_id, active, product)
+            .order_by_desc(session::Column::LastActiveAt)
+            .order_by_asc(session::Column::SessionId)
+            .limit(limit)
+            .into_query();
+        Query::select()
+            .column(Asterisk)
+            .from_subquery(newest, Alias::new(format!("device_{index}")))
+            .to_owned()
+    };
+    let mut members = devices.iter().enumerate().map(member);
+    let Some(mut statement) = members.next() else {
+        return Ok(HashMap::new());
+    };
+    for other in members {
+        statement.union(UnionType::All, other);
+    }
+    let backend = conn.get_database_backend();
+    let models = session::Entity::find()
+        .from_raw_sql(backend.build(&statement))
+        .all(conn)
+        .await?;
+    let mut by_device: HashMap<DeviceId, Vec<Session>> = HashMap::new();
+    for model in models {
+        let session = into_domain(model)?;
+        by_device
+            .entry(session.device_id.clone())
+            .or_default()
+            .push(session);
+    }
+    for sessions in by_device.values_mut() {
+        sessions.sort_by(|a, b| {
+            b.last_active_at
+                .cmp(&a.last_active_at)
+                .then(a.session_id.cmp(&b.session_id))
+        });
+    }
+    Ok(by_device)
 }
 
 /// The ids of the `limit` newest (latest sign-in) active visible sessions on one device.

@@ -264,21 +264,22 @@ impl Sessions {
             .filter(|s| product.is_none_or(|product| s.product == product));
         let trusted =
             trusted_devices::trusted_among(reader, &owner.account_id, &devices, now).await?;
+        let mut samples = session_sets::newest_on_devices(
+            reader,
+            &owner.account_id,
+            &devices,
+            &active,
+            product,
+            MAX_ROW_SESSIONS as u64,
+        )
+        .await?;
         let mut rows = Vec::with_capacity(keys.len());
         let mut tokens_after = Vec::with_capacity(keys.len());
         for (key, device) in keys.iter().zip(devices) {
             let Some(summaries) = by_device.remove(&device) else {
                 continue;
             };
-            let mut sample = session_sets::newest_on_device(
-                reader,
-                &owner.account_id,
-                &device,
-                &active,
-                product,
-                MAX_ROW_SESSIONS as u64,
-            )
-            .await?;
+            let mut sample = samples.remove(&device).unwrap_or_default();
             let is_current = current.as_ref().is_some_and(|c| c.device_id == device);
             // The current session is always among the row's sessions, however many it holds.
             if let Some(current) = current.as_ref().filter(|_| is_current)
