@@ -4,10 +4,11 @@
 //! session seeded so far, with the server's default validation cache (100,000 entries, 60 s).
 //! Each stage grows the fleet (10,000, 100,000, 1,000,000 sessions) and reports the cache's
 //! hit ratio, throughput, p50/p99, server CPU per call, and the process's resident set idle
-//! and under the load. The resident set is the whole process's, so the row also gives it
-//! before this server started: earlier scenarios leave freed heap behind that this server
-//! reuses, so `-- fleet` alone gives the cleanest figures. The seeded tokens come from a `TokenSeries`, hashed by the server's
-//! own `SessionToken`, so any of them can be presented without keeping a million strings.
+//! and under the load. The resident set is the whole process's (server, load generator and,
+//! on SQLite, the database's page cache); the scenario runs in a process of its own (see
+//! `child`), and the row gives the process's resident set before the server started too.
+//! The seeded tokens come from a `TokenSeries`, hashed by the server's own `SessionToken`, so
+//! any of them can be presented without keeping a million strings.
 
 use std::time::Instant;
 

@@ -29,10 +29,14 @@
 //! calls the window completed (PostgreSQL's backends for the bench's database are summed
 //! apart, as "db"); a row shows the median over windows. Memory is the process's `VmRSS`.
 //!
+//! The fleet runs in a child process of its own (see `child`), so that its resident set is not
+//! the heap earlier scenarios left behind.
+//!
 //! The output ends with the targets: one line each, the figure, its floor or target, and
 //! whether it is met.
 
 mod calls;
+mod child;
 mod fleet;
 mod histogram;
 mod load;
@@ -88,12 +92,14 @@ async fn run(options: Options) -> Result<()> {
     } else {
         eprintln!("PostgreSQL skipped: {POSTGRES_URL_VAR} is not set");
     }
-    println!(
-        "session_service bench: {} cores, load average {} at start{}",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        load_average(),
-        if options.quick { " (--quick)" } else { "" },
-    );
+    if !options.child {
+        println!(
+            "session_service bench: {} cores, load average {} at start{}",
+            std::thread::available_parallelism().map_or(0, usize::from),
+            load_average(),
+            if options.quick { " (--quick)" } else { "" },
+        );
+    }
     let started = Instant::now();
     let mut all = Outcome::default();
     for backend in backends {
@@ -102,20 +108,36 @@ async fn run(options: Options) -> Result<()> {
             .filter(|s| options.selects(*s, &format!("{}/{}", backend_name(backend), s.name())))
             .collect();
         for scenario in selected {
-            eprintln!("== {}/{}", backend_name(backend), scenario.name());
+            let in_child = scenario == Scenario::Fleet && !options.child;
+            let id = format!("{}/{}", backend_name(backend), scenario.name());
             let scenario_started = Instant::now();
-            let outcome = run_scenario(backend, scenario, &options)
-                .await
-                .with_context(|| format!("{}/{}", backend_name(backend), scenario.name()))?;
-            for row in &outcome.rows {
-                eprintln!("   {}", row.render_inline());
+            let outcome = if in_child {
+                eprintln!("== {id} (in a process of its own)");
+                child::run(backend, scenario, &options).await
+            } else {
+                if !options.child {
+                    eprintln!("== {id}");
+                }
+                run_scenario(backend, scenario, &options).await
+            };
+            let outcome = outcome.with_context(|| id.clone())?;
+            if !in_child {
+                for row in &outcome.rows {
+                    eprintln!("   {}", row.render_inline());
+                }
             }
-            eprintln!("   ({:.1} s)", scenario_started.elapsed().as_secs_f64());
+            if !options.child {
+                eprintln!("   ({:.1} s)", scenario_started.elapsed().as_secs_f64());
+            }
             all.rows.extend(outcome.rows);
             if !scenario.is_nodelay_diagnostic() {
                 all.checks.extend(outcome.checks);
             }
         }
+    }
+    if options.child {
+        child::emit(&all);
+        return Ok(());
     }
     print_table(&all.rows, &options);
     print_summary(&all.checks, options.quick);

@@ -69,6 +69,8 @@ impl Scenario {
 pub struct Options {
     pub help: bool,
     pub quick: bool,
+    /// Run in a child process for the parent bench: print rows and checks as lines.
+    pub child: bool,
     pub filters: Vec<String>,
     /// In-flight calls during throughput runs.
     pub concurrency: usize,
@@ -99,6 +101,8 @@ usage: session_service [--quick] [--concurrency N] [--connections N] [FILTER ...
   --quick           short windows and small sizes (a smoke run of a couple of minutes)
   --concurrency N   in-flight calls during throughput runs (default 32)
   --connections N   HTTP/2 connections they are spread over (default 4)
+  --child           (internal) print rows and checks as tab-separated lines for the bench
+                    that started this one; the fleet runs so, in a process of its own
 
 PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
 
@@ -106,6 +110,7 @@ PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
         let mut options = Self {
             help: false,
             quick: false,
+            child: false,
             filters: Vec::new(),
             concurrency: 32,
             connections: 4,
@@ -132,6 +137,7 @@ PostgreSQL runs too when ACTIVE_SESSIONS_TEST_POSTGRES_URL is set.";
             match arg.as_str() {
                 "--bench" => bench = true,
                 "--quick" => options.quick = true,
+                "--child" => options.child = true,
                 "-h" | "--help" => options.help = true,
                 "--concurrency" | "--connections" => {
                     let value: usize = args

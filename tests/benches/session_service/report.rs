@@ -14,6 +14,8 @@ pub enum Value {
     },
     /// Each call's latency.
     Latency(Vec<Duration>),
+    /// Cells rendered elsewhere (by a child process).
+    Rendered(Box<[String; 6]>),
 }
 
 #[derive(Debug)]
@@ -84,8 +86,9 @@ impl Row {
     }
 
     /// The table's cells after server and name.
-    fn cells(&self) -> [String; 6] {
+    pub fn cells(&self) -> [String; 6] {
         match &self.value {
+            Value::Rendered(cells) => (**cells).clone(),
             Value::Rate { windows, baseline } => {
                 let rates: Vec<f64> = windows.iter().map(Window::rate).collect();
                 let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
