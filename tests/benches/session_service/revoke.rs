@@ -109,7 +109,7 @@ pub async fn revoke_all(server: &BenchServer, options: &Options) -> Result<Outco
             &label,
             &format!("RevokeAllSessions on {n} sessions: the call"),
             call,
-            "operator subject (account id); writes the cut-off, counts the sessions",
+            "operator subject (account id); writes the cut-off and the revocation; the sweep counts the sessions",
         ),
         Row::single(
             &label,
