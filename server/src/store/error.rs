@@ -5,7 +5,7 @@ use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 /// A failure in the store layer. Never carries SQL text or row contents to callers; the
 /// gRPC layer logs the detail and answers with a generic message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached, is overloaded, or is busy: the caller may retry.
     #[error("database unavailable: {0}")]

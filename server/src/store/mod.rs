@@ -60,6 +60,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// Serialises writers on SQLite; `None` on PostgreSQL, which has row locks.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// How many validation reads may run at once: the cores (at least 2), within the pool.
+    validation_readers: usize,
 }
 
 /// A write transaction. Dropping it without [`commit`](Self::commit) rolls it back.
@@ -101,9 +103,11 @@ impl Store {
         } else {
             url.to_owned()
         };
+        let pool_size = config.pool_size(is_sqlite);
+        let cores = std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2));
         let mut options = ConnectOptions::new(url);
         options
-            .max_connections(config.pool_size(is_sqlite))
+            .max_connections(pool_size)
             .min_connections(if is_sqlite { 1 } else { 0 })
             .connect_timeout(config.connect_timeout)
             .acquire_timeout(config.acquire_timeout)
@@ -119,6 +123,7 @@ impl Store {
         let _ = DB_SYSTEM_NAME.set(if is_sqlite { "sqlite" } else { "postgresql" });
         Ok(Self {
             write_gate: is_sqlite.then(|| Arc::new(Mutex::new(()))),
+            validation_readers: cores.min(usize::try_from(pool_size).unwrap_or(usize::MAX)),
             db,
         })
     }
@@ -185,6 +190,11 @@ impl Store {
     }
 
     /// The connection, for reads outside a transaction.
+    /// How many validation reads may run at once (the miss batcher's readers).
+    pub(crate) fn validation_readers(&self) -> usize {
+        self.validation_readers
+    }
+
     pub(crate) fn reader(&self) -> &DatabaseConnection {
         &self.db
     }

@@ -1,10 +1,13 @@
-//! The validation read: a session's validity facts and its account's cut-offs by token hash, in
+//! The validation read: sessions' validity facts and their accounts' cut-offs by token hash, in
 //! one statement that reads only the columns the validity rule and ValidateSession's answer
-//! need. The SQL is a constant per engine, so the driver prepares it once per connection and
-//! nothing builds a query per call; everything else about sessions goes through sea-orm's
-//! entities in `sessions`.
+//! need. One statement answers up to [`MAX_HASHES_PER_READ`] hashes (the miss batcher's
+//! batches). The SQL is one of a few constants per engine (the `IN` list is padded to a power
+//! of two), so the driver prepares each once per connection and nothing builds a query per
+//! call; everything else about sessions goes through sea-orm's entities in `sessions`.
 
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
+use std::sync::LazyLock;
+
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
 use super::StoreError;
 use crate::domain::stored::StoredEnum as _;
@@ -28,40 +31,96 @@ pub struct ValidityWithCut {
     pub account_disabled: bool,
 }
 
-/// The statement, with the engine's placeholder for the hash.
-macro_rules! validity_sql {
-    ($placeholder:literal) => {
-        concat!(
-            "SELECT s.session_id, s.account_id, s.product, s.client_kind, s.device_id, ",
-            "s.signed_in_at, s.last_active_at, s.expires_at, s.revoked_at, s.generation, ",
-            "a.revoked_generation, a.hidden_cut_generation, ",
-            "CASE WHEN a.disabled_at IS NULL AND a.deleted_at IS NULL THEN 0 ELSE 1 END ",
-            "FROM sessions s LEFT JOIN accounts a ON a.account_id = s.account_id ",
-            "WHERE s.token_hash = ",
-            $placeholder
-        )
-    };
+/// The most token hashes one read answers.
+pub const MAX_HASHES_PER_READ: usize = 64;
+
+/// The statement's columns and join, before the `IN` list.
+const SELECT: &str = concat!(
+    "SELECT s.session_id, s.account_id, s.product, s.client_kind, s.device_id, ",
+    "s.signed_in_at, s.last_active_at, s.expires_at, s.revoked_at, s.generation, ",
+    "a.revoked_generation, a.hidden_cut_generation, ",
+    "CASE WHEN a.disabled_at IS NULL AND a.deleted_at IS NULL THEN 0 ELSE 1 END, ",
+    "s.token_hash ",
+    "FROM sessions s LEFT JOIN accounts a ON a.account_id = s.account_id ",
+    "WHERE s.token_hash IN ("
+);
+
+/// The list sizes a statement is prepared for: 1, 2, 4, … [`MAX_HASHES_PER_READ`].
+const LIST_SIZES: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// The statements for each list size, with PostgreSQL's numbered placeholders.
+static POSTGRES_SQL: LazyLock<Vec<String>> =
+    LazyLock::new(|| statements(|index| format!("${index}")));
+
+/// The statements for each list size, with SQLite's `?` placeholders.
+static SQLITE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| statements(|_| "?".to_owned()));
+
+fn statements(placeholder: impl Fn(usize) -> String) -> Vec<String> {
+    LIST_SIZES
+        .iter()
+        .map(|&size| {
+            let list: Vec<String> = (1..=size).map(&placeholder).collect();
+            format!("{SELECT}{})", list.join(", "))
+        })
+        .collect()
 }
 
-fn statement(backend: DbBackend, hash: &TokenHash) -> Statement {
+/// The statement for `hashes` (at most [`MAX_HASHES_PER_READ`], at least one): the smallest
+/// prepared list that holds them, padded by repeating the first hash (which `IN` ignores).
+fn statement(backend: DbBackend, hashes: &[TokenHash]) -> Statement {
+    let slot = LIST_SIZES
+        .iter()
+        .position(|&size| size >= hashes.len())
+        .unwrap_or(LIST_SIZES.len() - 1);
     let sql = match backend {
-        DbBackend::Postgres => validity_sql!("$1"),
-        _ => validity_sql!("?"),
+        DbBackend::Postgres => &POSTGRES_SQL[slot],
+        _ => &SQLITE_SQL[slot],
     };
-    Statement::from_sql_and_values(backend, sql, [hash.as_bytes().to_vec().into()])
+    let pad = hashes.first().map(|hash| hash.as_bytes().to_vec());
+    let values: Vec<Value> = hashes
+        .iter()
+        .map(|hash| hash.as_bytes().to_vec())
+        .chain(std::iter::repeat_with(|| pad.clone().unwrap_or_default()))
+        .take(LIST_SIZES[slot])
+        .map(Value::from)
+        .collect();
+    Statement::from_sql_and_values(backend, sql.as_str(), values)
 }
 
 /// Finds a session's validity by token hash, with its account's cut-offs, in one indexed read.
-#[tracing::instrument(name = "db.sessions.validity_by_token_hash", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn by_token_hash(
     conn: &impl ConnectionTrait,
     hash: &TokenHash,
 ) -> Result<Option<ValidityWithCut>, StoreError> {
-    let backend = conn.get_database_backend();
-    match conn.query_one_raw(statement(backend, hash)).await? {
-        Some(row) => Ok(Some(from_row(&row)?)),
-        None => Ok(None),
+    Ok(by_token_hashes(conn, std::slice::from_ref(hash))
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, found)| found))
+}
+
+/// Finds the sessions of up to [`MAX_HASHES_PER_READ`] token hashes in one statement (extra
+/// hashes are not read). Each found session comes with its hash; unknown hashes are absent.
+#[tracing::instrument(name = "db.sessions.validity_by_token_hash", skip_all, fields(otel.kind = "client", hashes = hashes.len(), { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn by_token_hashes(
+    conn: &impl ConnectionTrait,
+    hashes: &[TokenHash],
+) -> Result<Vec<(TokenHash, ValidityWithCut)>, StoreError> {
+    let hashes = &hashes[..hashes.len().min(MAX_HASHES_PER_READ)];
+    if hashes.is_empty() {
+        return Ok(Vec::new());
     }
+    let backend = conn.get_database_backend();
+    let rows = conn.query_all_raw(statement(backend, hashes)).await?;
+    rows.iter()
+        .map(|row| {
+            let found = from_row(row)?;
+            let hash = row.try_get_by_index::<Vec<u8>>(13)?;
+            let hash = <[u8; 32]>::try_from(hash.as_slice())
+                .map_err(|_| StoreError::corrupt("sessions", "token_hash is not 32 bytes"))?;
+            Ok((TokenHash(hash), found))
+        })
+        .collect()
 }
 
 fn from_row(row: &QueryResult) -> Result<ValidityWithCut, StoreError> {

@@ -114,7 +114,7 @@ impl InFlightReads {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::sync::{
@@ -133,7 +133,7 @@ mod tests {
         },
     };
 
-    fn found() -> ValidityWithCut {
+    pub(in crate::service::sessions) fn found() -> ValidityWithCut {
         let at = Timestamp::from_micros(1_000_000);
         ValidityWithCut {
             session: SessionValidity {

@@ -10,6 +10,7 @@ mod feed;
 mod history;
 mod lifecycle;
 mod log_out_all;
+mod miss_batch;
 mod register;
 mod revoke;
 mod rows;
@@ -85,6 +86,7 @@ struct Inner {
     sealer: TokenSealer,
     cache: ValidationCache,
     in_flight: coalesce::InFlightReads,
+    misses: miss_batch::MissBatcher,
     activity: ActivityBuffer,
     feed: RevocationFeed,
     sweep_wake: tokio::sync::Notify,
@@ -108,6 +110,7 @@ impl Sessions {
                 subjects: SubjectResolver::new(store.clone(), clock.clone(), settings.lifetimes),
                 cache: ValidationCache::new(settings.cache_entries, settings.cache_max_age),
                 in_flight: coalesce::InFlightReads::default(),
+                misses: miss_batch::MissBatcher::new(store.validation_readers()),
                 page_tokens: PageTokens::new(page_key),
                 sealer,
                 activity: ActivityBuffer::default(),

@@ -196,7 +196,14 @@ impl Sessions {
             });
         }
 
-        let evicted = if request.client_kind.is_visible() {
+        // An account created by this registration has no sessions to count or compare with.
+        let new_account = account.created_at == first_seen_at;
+        let evicted = if new_account {
+            if request.client_kind.is_visible() {
+                crate::telemetry::metrics::metrics().record_account_size(1);
+            }
+            Vec::new()
+        } else if request.client_kind.is_visible() {
             self.make_room(
                 &*txn,
                 &request.account_id,
@@ -208,8 +215,7 @@ impl Sessions {
         } else {
             Vec::new()
         };
-        // An account created by this registration has nothing earlier to compare with.
-        let novelty = if account.created_at == first_seen_at {
+        let novelty = if new_account {
             Novelty {
                 new_device: false,
                 new_country: false,

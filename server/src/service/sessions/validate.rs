@@ -1,5 +1,6 @@
 //! ValidateSession and TouchSession: the hot path. Validation never writes: a cache hit, or one
-//! indexed read by token hash (with the account's cut-off joined in). The cache answers only
+//! indexed read by token hash (with the account's cut-off joined in), which shares a statement
+//! with other tokens' misses while the database is busy (`miss_batch`). The cache answers only
 //! while the revocation feed is fresh; otherwise the database answers, and if it cannot, the
 //! call fails (UNAVAILABLE) rather than vouch from memory. Heartbeats go to the activity
 //! buffer; a background task flushes them.
@@ -63,10 +64,12 @@ impl Sessions {
         }
         let epoch = self.inner.cache.epoch();
         let reader = self.inner.store.reader();
-        let read = self
-            .inner
-            .in_flight
-            .read(hash, epoch, || validity::by_token_hash(reader, &hash));
+        // One token's concurrent misses share a read; different tokens' share a statement.
+        let read = self.inner.in_flight.read(hash, epoch, || {
+            self.inner.misses.read(hash, |hashes| async move {
+                validity::by_token_hashes(reader, &hashes).await
+            })
+        });
         let found = match read.await {
             Ok(found) => found,
             Err(err) if !fresh && err.is_transient() => {
