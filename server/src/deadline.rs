@@ -35,13 +35,20 @@ pub async fn scope<F: std::future::Future>(deadline: Option<Instant>, call: F) -
 /// True when the current call's deadline leaves less than [`COMMIT_MARGIN`] (false outside a
 /// call or without a deadline).
 pub fn too_late_to_commit() -> bool {
-    DEADLINE
-        .try_with(|deadline| {
-            deadline.is_some_and(|deadline| {
-                deadline.saturating_duration_since(Instant::now()) < COMMIT_MARGIN
-            })
-        })
-        .unwrap_or(false)
+    too_late(current())
+}
+
+/// The current call's deadline (`None` outside a call or without one), for work that another
+/// task commits on the call's behalf.
+pub fn current() -> Option<Instant> {
+    DEADLINE.try_with(|deadline| *deadline).ok().flatten()
+}
+
+/// True when `deadline` leaves less than [`COMMIT_MARGIN`].
+pub fn too_late(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|deadline| {
+        deadline.saturating_duration_since(Instant::now()) < COMMIT_MARGIN
+    })
 }
 
 /// Reads a `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m, u, n).

@@ -1,6 +1,8 @@
 //! Queries on `accounts`. An account row is created on first sight (by a registration or the
 //! identity system); reads of an unknown account return `None` rather than creating it.
 
+use std::collections::HashMap;
+
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, sea_query::OnConflict,
@@ -54,7 +56,36 @@ pub async fn lock_or_create(
     // One statement creates the row or, when it exists, locks it (a conflict's no-op update
     // takes the row lock) and returns it as committed: a round trip fewer than insert-then-lock
     // on every registration.
-    let model = account::Entity::insert(account::ActiveModel {
+    let model = account::Entity::insert(new_row(account_id, now))
+        .on_conflict(lock_on_conflict())
+        .exec_with_returning(conn)
+        .await?;
+    into_domain(model)
+}
+
+/// [`lock_or_create`] for several accounts in one statement (no account twice), locking them
+/// in the order given. Returns them by id.
+#[tracing::instrument(name = "db.accounts.lock_or_create", skip_all, fields(otel.kind = "client", rows = account_ids.len(), { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn lock_or_create_many(
+    conn: &impl ConnectionTrait,
+    account_ids: &[&AccountId],
+    now: Timestamp,
+) -> Result<HashMap<AccountId, Account>, StoreError> {
+    if account_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    account::Entity::insert_many(account_ids.iter().map(|id| new_row(id, now)))
+        .on_conflict(lock_on_conflict())
+        .exec_with_returning(conn)
+        .await?
+        .into_iter()
+        .map(|model| into_domain(model).map(|account| (account.account_id.clone(), account)))
+        .collect()
+}
+
+/// A new account's row: unknown workspace, never logged out of all.
+fn new_row(account_id: &AccountId, now: Timestamp) -> account::ActiveModel {
+    account::ActiveModel {
         account_id: Set(account_id.as_str().to_owned()),
         workspace_type: Set(WorkspaceType::Unknown.as_str().to_owned()),
         sso_protocol: Set(None),
@@ -67,15 +98,14 @@ pub async fn lock_or_create(
         hidden_cut_generation: Set(0),
         created_at: Set(now.as_micros()),
         updated_at: Set(now.as_micros()),
-    })
-    .on_conflict(
-        OnConflict::column(account::Column::AccountId)
-            .update_column(account::Column::AccountId)
-            .to_owned(),
-    )
-    .exec_with_returning(conn)
-    .await?;
-    into_domain(model)
+    }
+}
+
+/// On an existing account, a no-op update: it takes the row lock and returns the row.
+fn lock_on_conflict() -> OnConflict {
+    OnConflict::column(account::Column::AccountId)
+        .update_column(account::Column::AccountId)
+        .to_owned()
 }
 
 /// Writes every field of an account that already exists.

@@ -190,6 +190,16 @@ impl Store {
     }
 
     /// The connection, for reads outside a transaction.
+    /// How many sign-in transactions may run at once (the group commit's writers): one on
+    /// SQLite, which has one writer; the cores (at least 2), within the pool, on PostgreSQL.
+    pub(crate) fn sign_in_writers(&self) -> usize {
+        if self.write_gate.is_some() {
+            1
+        } else {
+            self.validation_readers
+        }
+    }
+
     /// How many validation reads may run at once (the miss batcher's readers).
     pub(crate) fn validation_readers(&self) -> usize {
         self.validation_readers

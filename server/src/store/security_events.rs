@@ -18,9 +18,28 @@ use crate::{
 };
 
 /// Appends an event.
-#[tracing::instrument(name = "db.security_events.insert", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn insert(conn: &impl ConnectionTrait, event: &SecurityEvent) -> Result<(), StoreError> {
-    security_event::Entity::insert(security_event::ActiveModel {
+    insert_many(conn, &[event]).await
+}
+
+/// Appends events in one statement.
+#[tracing::instrument(name = "db.security_events.insert", skip_all, fields(otel.kind = "client", rows = events.len(), { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn insert_many(
+    conn: &impl ConnectionTrait,
+    events: &[&SecurityEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    security_event::Entity::insert_many(events.iter().map(|event| new_row(event)))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// An event's row.
+fn new_row(event: &SecurityEvent) -> security_event::ActiveModel {
+    security_event::ActiveModel {
         event_id: Set(event.event_id.to_string()),
         account_id: Set(event.account_id.to_string()),
         event_type: Set(event.event_type.as_str().to_owned()),
@@ -42,10 +61,7 @@ pub async fn insert(conn: &impl ConnectionTrait, event: &SecurityEvent) -> Resul
         revocation_id: Set(event.revocation_id.map(|id| id.to_string())),
         session_count: Set(event.session_count),
         reason: Set(event.reason.map(|reason| reason.as_str().to_owned())),
-    })
-    .exec(conn)
-    .await?;
-    Ok(())
+    }
 }
 
 /// Up to `limit` events of the account older than `before` (all when `None`), newest first.

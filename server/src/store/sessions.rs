@@ -24,14 +24,28 @@ use crate::{
     enrich::{DeviceDetails, DeviceType, GeoLocation},
 };
 
-/// Stores a new session under its token hash.
-#[tracing::instrument(name = "db.sessions.insert", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
-pub async fn insert(
+/// Stores new sessions, each under its token hash, in one statement.
+#[tracing::instrument(name = "db.sessions.insert", skip_all, fields(otel.kind = "client", rows = sessions.len(), { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn insert_many(
     conn: &impl ConnectionTrait,
-    session: &Session,
-    token_hash: &TokenHash,
+    sessions: &[(&Session, &TokenHash)],
 ) -> Result<(), StoreError> {
-    session::Entity::insert(session::ActiveModel {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    session::Entity::insert_many(
+        sessions
+            .iter()
+            .map(|(session, token_hash)| new_row(session, token_hash)),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// A new session's row.
+fn new_row(session: &Session, token_hash: &TokenHash) -> session::ActiveModel {
+    session::ActiveModel {
         session_id: Set(session.session_id.to_string()),
         token_hash: Set(token_hash.as_bytes().to_vec()),
         account_id: Set(session.account_id.to_string()),
@@ -61,10 +75,7 @@ pub async fn insert(
         revoked_reason: Set(None),
         revocation_id: Set(session.revocation_id.map(|id| id.to_string())),
         generation: Set(session.generation),
-    })
-    .exec(conn)
-    .await?;
-    Ok(())
+    }
 }
 
 /// Reads one session by id.

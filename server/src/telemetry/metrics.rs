@@ -29,6 +29,8 @@ pub struct Metrics {
     pub sessions_evicted: Counter<u64>,
     /// Rows deleted by the retention pruner, by table.
     pub rows_pruned: Counter<u64>,
+    /// Sign-ins committed together, per batch that carried more than one (group commit).
+    sign_in_batch_size: Histogram<u64>,
     /// The most active visible sessions one account has been seen with by this server (counted
     /// at sign-in): an account being flooded shows here first.
     largest_account: Gauge<u64>,
@@ -46,6 +48,12 @@ impl Metrics {
         if sessions > before {
             self.largest_account.record(sessions, &[]);
         }
+    }
+
+    /// Records a group commit of `sign_ins` sign-ins.
+    pub fn record_sign_in_batch(&self, sign_ins: usize) {
+        self.sign_in_batch_size
+            .record(u64::try_from(sign_ins).unwrap_or(u64::MAX), &[]);
     }
 
     /// Records the measured offset of the database's clock from this host's.
@@ -102,6 +110,11 @@ pub fn metrics() -> &'static Metrics {
             rows_pruned: meter
                 .u64_counter("active_sessions.retention.rows_pruned")
                 .with_description("Rows deleted by the retention pruner, by table")
+                .build(),
+            sign_in_batch_size: meter
+                .u64_histogram("active_sessions.sign_ins.batch_size")
+                .with_description("Sign-ins committed in one transaction (group commit)")
+                .with_boundaries(vec![2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
                 .build(),
             largest_account: meter
                 .u64_gauge("active_sessions.accounts.largest_session_count")

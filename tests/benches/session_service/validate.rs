@@ -125,12 +125,18 @@ pub async fn miss(server: &BenchServer, options: &Options) -> Result<Outcome> {
         &label,
         "ValidateSession, DB read (cache off)",
         calls.clone(),
-        ("health", health),
+        ("health", health.clone()),
         &format!(
             "1,000 tokens; validation_cache_entries=0; {} answered from the cache",
             hit_share(&calls)
         ),
     )];
+    rows.push(Row::rate(
+        &label,
+        "  Health/Check in the same rounds",
+        health,
+        "the transport's floor: a call that does no work",
+    ));
     if let Some(pgbench_windows) = pgbench_windows {
         let row = Row::paired(
             &label,

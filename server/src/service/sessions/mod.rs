@@ -14,6 +14,7 @@ mod miss_batch;
 mod register;
 mod revoke;
 mod rows;
+mod sign_in_batch;
 mod sweep;
 mod validate;
 
@@ -87,6 +88,7 @@ struct Inner {
     cache: ValidationCache,
     in_flight: coalesce::InFlightReads,
     misses: miss_batch::MissBatcher,
+    sign_ins: sign_in_batch::SignInBatcher,
     activity: ActivityBuffer,
     feed: RevocationFeed,
     sweep_wake: tokio::sync::Notify,
@@ -111,6 +113,7 @@ impl Sessions {
                 cache: ValidationCache::new(settings.cache_entries, settings.cache_max_age),
                 in_flight: coalesce::InFlightReads::default(),
                 misses: miss_batch::MissBatcher::new(store.validation_readers()),
+                sign_ins: sign_in_batch::SignInBatcher::new(store.sign_in_writers()),
                 page_tokens: PageTokens::new(page_key),
                 sealer,
                 activity: ActivityBuffer::default(),

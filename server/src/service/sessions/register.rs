@@ -17,6 +17,7 @@ use crate::domain::stored::StoredEnum as _;
 use crate::service::ServiceError;
 use crate::{
     domain::{
+        account::Account,
         history::{Actor, SecurityEvent, SecurityEventType},
         ids::{AccountId, DeviceId, RequestId, SessionId, new_ulid},
         revocation::Revocation,
@@ -128,24 +129,74 @@ impl Sessions {
             }
             Some(lifetime) => lifetime,
         };
+        let job = SignIn {
+            scope: scope.to_owned(),
+            request,
+            lifetime,
+            actor: actor.clone(),
+        };
+        let planned = match self.inner.sign_ins.submit(self, &job).await {
+            Some(planned) => planned,
+            None => self.register_alone(&job).await,
+        }?;
+        Ok(self.after_sign_in(planned))
+    }
+
+    /// Records a sign-in in a transaction of its own.
+    pub(super) async fn register_alone(&self, job: &SignIn) -> Result<Planned, ServiceError> {
         // A concurrent registration with the same request id for another account can win the
         // insert of the idempotency record; the retry then finds its record and answers as a
         // replay or a reuse.
-        match self.try_register(scope, &request, lifetime, actor).await {
-            Err(ServiceError::Store(StoreError::Conflict)) => {
-                self.try_register(scope, &request, lifetime, actor).await
-            }
+        match self.try_register_alone(job).await {
+            Err(ServiceError::Store(StoreError::Conflict)) => self.try_register_alone(job).await,
             other => other,
         }
     }
 
-    async fn try_register(
+    async fn try_register_alone(&self, job: &SignIn) -> Result<Planned, ServiceError> {
+        let txn = self.inner.store.write().await?;
+        let mut planned = self.plan_sign_in(&*txn, job).await?;
+        write_sign_ins(&*txn, std::slice::from_mut(&mut planned)).await?;
+        txn.commit().await?;
+        Ok(planned)
+    }
+
+    /// Inside a write transaction: locks (or creates) the account and decides the sign-in:
+    /// a replay of an earlier registration, or a new session with its event and idempotency
+    /// record, which [`write_sign_ins`] writes. Evictions at the session limit are written here.
+    pub(super) async fn plan_sign_in(
         &self,
-        scope: &str,
-        request: &NewSession,
-        lifetime: Duration,
-        actor: &Actor,
-    ) -> Result<Registered, ServiceError> {
+        txn: &impl sea_orm::ConnectionTrait,
+        job: &SignIn,
+    ) -> Result<Planned, ServiceError> {
+        // The account row lock orders this registration against a concurrent log-out of all
+        // sessions and against duplicates of the same request id. The session is born in the
+        // account's current log-out-of-all generation, read under that lock: a log-out of all
+        // ordered before this registration cannot end it, one ordered after always does,
+        // whatever the replicas' clocks say.
+        let first_seen_at = self.inner.clock.now();
+        let account =
+            accounts::lock_or_create(txn, &job.request.account_id, first_seen_at).await?;
+        self.plan_locked_sign_in(txn, job, &account, first_seen_at)
+            .await
+    }
+
+    /// [`Self::plan_sign_in`] with the account already locked (or created at `first_seen_at`)
+    /// in this transaction.
+    pub(super) async fn plan_locked_sign_in(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        job: &SignIn,
+        account: &Account,
+        first_seen_at: crate::clock::Timestamp,
+    ) -> Result<Planned, ServiceError> {
+        let SignIn {
+            scope,
+            request,
+            lifetime,
+            actor,
+        } = job;
+        let (scope, lifetime) = (scope.as_str(), *lifetime);
         let fingerprint = request.fingerprint();
         let device = parse_user_agent(&request.user_agent);
         let location = request
@@ -153,14 +204,6 @@ impl Sessions {
             .and_then(|ip| self.inner.geoip.as_ref()?.lookup(ip))
             .unwrap_or_default();
 
-        let txn = self.inner.store.write().await?;
-        // The account row lock orders this registration against a concurrent log-out of all
-        // sessions and against duplicates of the same request id. The session is born in the
-        // account's current log-out-of-all generation, read under that lock: a log-out of all
-        // ordered before this registration cannot end it, one ordered after always does,
-        // whatever the replicas' clocks say.
-        let first_seen_at = self.inner.clock.now();
-        let account = accounts::lock_or_create(&*txn, &request.account_id, first_seen_at).await?;
         // A disabled account (or one being deleted) signs in nowhere, not even by a replay.
         if account.is_disabled() {
             return Err(ServiceError::AccountDisabled);
@@ -168,12 +211,12 @@ impl Sessions {
         let now = self.inner.clock.now();
 
         if let Some(request_id) = &request.request_id
-            && let Some(record) = idempotency::find(&*txn, scope, request_id.as_str(), now).await?
+            && let Some(record) = idempotency::find(txn, scope, request_id.as_str(), now).await?
         {
             if record.request_hash != fingerprint {
                 return Err(ServiceError::RequestIdReused);
             }
-            let session = sessions::find(&*txn, record.session_id)
+            let session = sessions::find(txn, record.session_id)
                 .await?
                 .ok_or_else(|| StoreError::corrupt("idempotency_records", "session missing"))?;
             let binding = SealBinding {
@@ -189,10 +232,16 @@ impl Sessions {
                 );
                 return Err(ServiceError::SealedTokenUnavailable(session.session_id));
             };
-            return Ok(Registered {
-                session,
-                token,
-                replayed: true,
+            return Ok(Planned {
+                registered: Registered {
+                    session,
+                    token,
+                    replayed: true,
+                },
+                token_hash: None,
+                record: None,
+                event: None,
+                evicted: Vec::new(),
             });
         }
 
@@ -205,7 +254,7 @@ impl Sessions {
             Vec::new()
         } else if request.client_kind.is_visible() {
             self.make_room(
-                &*txn,
+                txn,
                 &request.account_id,
                 account.revoked_generation,
                 now,
@@ -222,7 +271,7 @@ impl Sessions {
             }
         } else {
             sign_in_novelty::novelty(
-                &*txn,
+                txn,
                 &request.account_id,
                 &request.device_id,
                 location.country_code.as_deref(),
@@ -255,39 +304,63 @@ impl Sessions {
             revocation_id: None,
             generation: account.revoked_generation,
         };
-        sessions::insert(&*txn, &session, &token.hash()).await?;
-        if let Some(request_id) = &request.request_id {
-            let binding = SealBinding {
-                scope,
-                request_id: request_id.as_str(),
-                account_id: &session.account_id,
-                session_id: session.session_id,
-            };
-            let sealed_token = self
-                .inner
-                .sealer
-                .seal(&binding, &token)
-                .map_err(|_| ServiceError::Entropy)?;
-            let record = IdempotencyRecord {
-                request_hash: fingerprint,
-                session_id: session.session_id,
-                sealed_token,
-                expires_at: now.plus(self.inner.settings.request_id_retention),
-            };
-            idempotency::insert(&*txn, scope, request_id.as_str(), &record, now).await?;
-        }
+        let record = match &request.request_id {
+            Some(request_id) => {
+                let binding = SealBinding {
+                    scope,
+                    request_id: request_id.as_str(),
+                    account_id: &session.account_id,
+                    session_id: session.session_id,
+                };
+                let sealed_token = self
+                    .inner
+                    .sealer
+                    .seal(&binding, &token)
+                    .map_err(|_| ServiceError::Entropy)?;
+                Some(PendingRecord {
+                    scope: scope.to_owned(),
+                    request_id: request_id.as_str().to_owned(),
+                    record: IdempotencyRecord {
+                        request_hash: fingerprint,
+                        session_id: session.session_id,
+                        sealed_token,
+                        expires_at: now.plus(self.inner.settings.request_id_retention),
+                    },
+                    now,
+                })
+            }
+            None => None,
+        };
         // Hidden kinds are never shown to the owner, so their sign-ins stay out of the history.
-        if session.client_kind.is_visible() {
-            let event = SecurityEvent::new(
+        let event = session.client_kind.is_visible().then(|| {
+            SecurityEvent::new(
                 session.account_id.clone(),
                 SecurityEventType::SignIn,
                 now,
                 actor,
             )
-            .about_session(&session);
-            security_events::insert(&*txn, &event).await?;
-        }
-        txn.commit().await?;
+            .about_session(&session)
+        });
+        Ok(Planned {
+            token_hash: Some(token.hash()),
+            registered: Registered {
+                session,
+                token,
+                replayed: false,
+            },
+            record,
+            event,
+            evicted,
+        })
+    }
+
+    /// After commit: applies the evictions, counts and logs the sign-in.
+    fn after_sign_in(&self, planned: Planned) -> Registered {
+        let Planned {
+            registered,
+            evicted,
+            ..
+        } = planned;
         for revocation in &evicted {
             self.after_revocation(revocation);
             crate::telemetry::metrics::metrics().sessions_evicted.add(
@@ -304,6 +377,10 @@ impl Sessions {
                 "account at its session limit: oldest session ended"
             );
         }
+        if registered.replayed {
+            return registered;
+        }
+        let session = &registered.session;
         crate::telemetry::metrics::metrics()
             .sessions_registered
             .add(
@@ -317,12 +394,69 @@ impl Sessions {
             client_kind = session.client_kind.as_str(),
             "session registered"
         );
-        Ok(Registered {
-            session,
-            token,
-            replayed: false,
-        })
+        registered
     }
+}
+
+/// A sign-in to record: the request and who asked, owned, so that a batch can carry it.
+#[derive(Debug, Clone)]
+pub(super) struct SignIn {
+    /// The caller's scope for request ids.
+    pub scope: String,
+    /// The validated request.
+    pub request: NewSession,
+    /// The session's lifetime.
+    pub lifetime: Duration,
+    /// Who signs in.
+    pub actor: Actor,
+}
+
+/// An idempotency record to write once the session is.
+#[derive(Debug)]
+pub(super) struct PendingRecord {
+    scope: String,
+    request_id: String,
+    record: IdempotencyRecord,
+    now: crate::clock::Timestamp,
+}
+
+/// A sign-in decided under its account's lock, with what remains to write.
+#[derive(Debug)]
+pub(super) struct Planned {
+    /// The answer.
+    pub registered: Registered,
+    /// The new session's token hash; `None` for a replay, which writes nothing.
+    token_hash: Option<crate::domain::token::TokenHash>,
+    record: Option<PendingRecord>,
+    event: Option<SecurityEvent>,
+    /// Sessions ended to make room, already written; applied after commit.
+    evicted: Vec<Revocation>,
+}
+
+/// Writes the new sessions of `planned` (replays write nothing) in one statement, then their
+/// idempotency records, then their sign-in events in one statement.
+pub(super) async fn write_sign_ins(
+    conn: &impl sea_orm::ConnectionTrait,
+    planned: &mut [Planned],
+) -> Result<(), ServiceError> {
+    let new: Vec<(&Session, &crate::domain::token::TokenHash)> = planned
+        .iter()
+        .filter_map(|p| Some((&p.registered.session, p.token_hash.as_ref()?)))
+        .collect();
+    sessions::insert_many(conn, &new).await?;
+    for pending in planned.iter().filter_map(|p| p.record.as_ref()) {
+        idempotency::insert(
+            conn,
+            &pending.scope,
+            &pending.request_id,
+            &pending.record,
+            pending.now,
+        )
+        .await?;
+    }
+    let events: Vec<&SecurityEvent> = planned.iter().filter_map(|p| p.event.as_ref()).collect();
+    security_events::insert_many(conn, &events).await?;
+    Ok(())
 }
 
 /// The most sessions one sign-in ends to bring an account back under its limit (more only when
