@@ -1,6 +1,10 @@
 //! Queries on `idempotency_records`: what a registration request id already produced.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait as _, OnConflict},
+};
 
 use super::{StoreError, entity::idempotency_record};
 use crate::{clock::Timestamp, domain::ids::SessionId};
@@ -57,32 +61,58 @@ pub async fn find(
     }))
 }
 
-/// Stores a record, replacing an expired one with the same key.
-#[tracing::instrument(name = "db.idempotency.insert", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
-pub async fn insert(
+/// A record to store, under its caller's scope and request id.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRecord<'a> {
+    /// The caller's scope.
+    pub scope: &'a str,
+    /// The caller's request id.
+    pub request_id: &'a str,
+    /// What the request produced.
+    pub record: &'a IdempotencyRecord,
+}
+
+/// Stores records in one statement, each replacing an expired one with the same key.
+/// [`StoreError::Conflict`] when a key still holds a live record (a concurrent registration with
+/// the same request id stored it first).
+#[tracing::instrument(name = "db.idempotency.insert", skip_all, fields(otel.kind = "client", rows = records.len(), { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn insert_many(
     conn: &impl ConnectionTrait,
-    scope: &str,
-    request_id: &str,
-    record: &IdempotencyRecord,
+    records: &[NewRecord<'_>],
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    idempotency_record::Entity::delete_many()
-        .filter(idempotency_record::Column::Scope.eq(scope))
-        .filter(idempotency_record::Column::RequestId.eq(request_id))
-        .filter(idempotency_record::Column::ExpiresAt.lte(now.as_micros()))
-        .exec(conn)
-        .await?;
-    idempotency_record::Entity::insert(idempotency_record::ActiveModel {
-        scope: Set(scope.to_owned()),
-        request_id: Set(request_id.to_owned()),
-        request_hash: Set(record.request_hash.to_vec()),
-        session_id: Set(record.session_id.to_string()),
-        sealed_token: Set(record.sealed_token.clone()),
+    if records.is_empty() {
+        return Ok(());
+    }
+    use idempotency_record::{Column, Entity};
+    let rows = records.iter().map(|new| idempotency_record::ActiveModel {
+        scope: Set(new.scope.to_owned()),
+        request_id: Set(new.request_id.to_owned()),
+        request_hash: Set(new.record.request_hash.to_vec()),
+        session_id: Set(new.record.session_id.to_string()),
+        sealed_token: Set(new.record.sealed_token.clone()),
         created_at: Set(now.as_micros()),
-        expires_at: Set(record.expires_at.as_micros()),
-    })
-    .exec(conn)
-    .await?;
+        expires_at: Set(new.record.expires_at.as_micros()),
+    });
+    // Replace only an expired record; a live one is left alone, and not counted.
+    let written = Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([Column::Scope, Column::RequestId])
+                .update_columns([
+                    Column::RequestHash,
+                    Column::SessionId,
+                    Column::SealedToken,
+                    Column::CreatedAt,
+                    Column::ExpiresAt,
+                ])
+                .action_and_where(Expr::col((Entity, Column::ExpiresAt)).lte(now.as_micros()))
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    if written < records.len() as u64 {
+        return Err(StoreError::Conflict);
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ mod idempotent_registration;
 mod log_out_races;
 mod paging;
 mod same_row_log_outs;
+mod sign_in_storm;
 
 use active_sessions_e2e::{SignIn, TestApp, pb};
 use futures::future::join_all;

@@ -444,15 +444,19 @@ pub(super) async fn write_sign_ins(
         .filter_map(|p| Some((&p.registered.session, p.token_hash.as_ref()?)))
         .collect();
     sessions::insert_many(conn, &new).await?;
-    for pending in planned.iter().filter_map(|p| p.record.as_ref()) {
-        idempotency::insert(
-            conn,
-            &pending.scope,
-            &pending.request_id,
-            &pending.record,
-            pending.now,
-        )
-        .await?;
+    // The batch's earliest clock reading stamps the records and decides which expired records
+    // they may replace.
+    let records: Vec<idempotency::NewRecord<'_>> = planned
+        .iter()
+        .filter_map(|p| p.record.as_ref())
+        .map(|pending| idempotency::NewRecord {
+            scope: &pending.scope,
+            request_id: &pending.request_id,
+            record: &pending.record,
+        })
+        .collect();
+    if let Some(now) = planned.iter().filter_map(|p| p.record.as_ref()).map(|p| p.now).min() {
+        idempotency::insert_many(conn, &records, now).await?;
     }
     let events: Vec<&SecurityEvent> = planned.iter().filter_map(|p| p.event.as_ref()).collect();
     security_events::insert_many(conn, &events).await?;
