@@ -46,9 +46,8 @@ pub fn current() -> Option<Instant> {
 
 /// True when `deadline` leaves less than [`COMMIT_MARGIN`].
 pub fn too_late(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|deadline| {
-        deadline.saturating_duration_since(Instant::now()) < COMMIT_MARGIN
-    })
+    deadline
+        .is_some_and(|deadline| deadline.saturating_duration_since(Instant::now()) < COMMIT_MARGIN)
 }
 
 /// Reads a `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m, u, n).

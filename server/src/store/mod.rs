@@ -13,6 +13,7 @@ mod error;
 pub mod generation_cuts;
 pub mod idempotency;
 pub mod migration;
+mod planner_stats;
 mod query;
 pub mod retention;
 pub mod revocations;
@@ -137,6 +138,7 @@ impl Store {
         if let Some(gate) = &self.write_gate {
             let _writers_excluded = gate.lock().await;
             migration::Migrator::up(&self.db, None).await?;
+            planner_stats::seed_when_missing(&self.db).await?;
             return Ok(());
         }
         if self.db.get_database_backend() != DbBackend::Postgres {

@@ -175,8 +175,7 @@ impl Sessions {
         // ordered before this registration cannot end it, one ordered after always does,
         // whatever the replicas' clocks say.
         let first_seen_at = self.inner.clock.now();
-        let account =
-            accounts::lock_or_create(txn, &job.request.account_id, first_seen_at).await?;
+        let account = accounts::lock_or_create(txn, &job.request.account_id, first_seen_at).await?;
         self.plan_locked_sign_in(txn, job, &account, first_seen_at)
             .await
     }
@@ -455,7 +454,12 @@ pub(super) async fn write_sign_ins(
             record: &pending.record,
         })
         .collect();
-    if let Some(now) = planned.iter().filter_map(|p| p.record.as_ref()).map(|p| p.now).min() {
+    if let Some(now) = planned
+        .iter()
+        .filter_map(|p| p.record.as_ref())
+        .map(|p| p.now)
+        .min()
+    {
         idempotency::insert_many(conn, &records, now).await?;
     }
     let events: Vec<&SecurityEvent> = planned.iter().filter_map(|p| p.event.as_ref()).collect();

@@ -144,7 +144,9 @@ impl SignInBatcher {
                 .map(|id| (queued.sign_in.scope.clone(), id.as_str().to_owned()));
             let fits = batch.len() < MAX_SIGN_INS_PER_BATCH
                 && !accounts.contains(&request.account_id)
-                && request_id.as_ref().is_none_or(|id| !request_ids.contains(id));
+                && request_id
+                    .as_ref()
+                    .is_none_or(|id| !request_ids.contains(id));
             if fits {
                 accounts.insert(request.account_id.clone());
                 request_ids.extend(request_id);
@@ -189,7 +191,10 @@ async fn commit_batch(sessions: &Sessions, mut batch: Vec<Queued>) {
             );
         }
         write_sign_ins(&*txn, &mut planned).await?;
-        if batch.iter().any(|queued| deadline::too_late(queued.deadline)) {
+        if batch
+            .iter()
+            .any(|queued| deadline::too_late(queued.deadline))
+        {
             return Err(ServiceError::Store(StoreError::DeadlineExceeded));
         }
         txn.commit().await?;
