@@ -165,17 +165,13 @@ mod tests {
     use crate::service::sessions::coalesce::tests::found;
 
     type Sizes = Arc<Mutex<Vec<usize>>>;
+    type BatchRead = std::pin::Pin<
+        Box<dyn Future<Output = Result<Vec<(TokenHash, ValidityWithCut)>, StoreError>> + Send>,
+    >;
 
     /// A read that records the size of each batch it was given, waits for `release`, and finds
     /// every hash but `[0; 32]`.
-    fn gated(
-        sizes: Sizes,
-        release: Arc<Notify>,
-    ) -> impl Fn(
-        Vec<TokenHash>,
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = Result<Vec<(TokenHash, ValidityWithCut)>, StoreError>> + Send>,
-    > + Clone {
+    fn gated(sizes: Sizes, release: Arc<Notify>) -> impl Fn(Vec<TokenHash>) -> BatchRead + Clone {
         move |hashes: Vec<TokenHash>| {
             let (sizes, release) = (sizes.clone(), release.clone());
             Box::pin(async move {
