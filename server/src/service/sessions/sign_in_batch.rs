@@ -217,3 +217,120 @@ async fn commit_batch(sessions: &Sessions, mut batch: Vec<Queued>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{
+        history::Actor,
+        ids::{DeviceId, RequestId},
+        session::{AuthMethod, ClientKind, Product},
+    };
+    use crate::service::sessions::register::NewSession;
+
+    fn sign_in(account: &str, request_id: Option<&str>) -> SignIn {
+        SignIn {
+            scope: "product".to_owned(),
+            request: NewSession {
+                request_id: request_id.map(|id| RequestId::parse(id).unwrap()),
+                account_id: AccountId::parse(account).unwrap(),
+                product: Product::ChatGpt,
+                client_kind: ClientKind::Browser,
+                device_id: DeviceId::parse("laptop").unwrap(),
+                user_agent: String::new(),
+                ip: None,
+                auth_method: AuthMethod::Password,
+                lifetime: None,
+                status_unavailable: false,
+            },
+            lifetime: Duration::from_secs(60),
+            actor: Actor::User,
+        }
+    }
+
+    /// Queues `sign_ins` (with their deadlines) and returns the receivers of their answers.
+    fn queue(
+        batcher: &SignInBatcher,
+        sign_ins: Vec<(SignIn, Option<Instant>)>,
+    ) -> Vec<oneshot::Receiver<Answer>> {
+        sign_ins
+            .into_iter()
+            .enumerate()
+            .map(|(id, (sign_in, deadline))| {
+                let (answer, receiver) = oneshot::channel();
+                batcher.queue().push(Queued {
+                    id: id as u64,
+                    sign_in,
+                    deadline,
+                    answer,
+                });
+                receiver
+            })
+            .collect()
+    }
+
+    fn accounts(batch: &[Queued]) -> Vec<&str> {
+        batch
+            .iter()
+            .map(|queued| queued.sign_in.request.account_id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_holds_one_sign_in_per_account_and_per_request_id() {
+        let batcher = SignInBatcher::new(1);
+        let _answers = queue(
+            &batcher,
+            vec![
+                (sign_in("a", None), None),
+                (sign_in("a", None), None),
+                (sign_in("b", Some("req-1")), None),
+                (sign_in("c", Some("req-1")), None),
+                (sign_in("d", Some("req-2")), None),
+            ],
+        );
+        assert_eq!(accounts(&batcher.take_batch()), ["a", "b", "d"]);
+        // The rest wait, in order, for the next batch.
+        assert_eq!(accounts(&batcher.take_batch()), ["a", "c"]);
+        assert!(batcher.take_batch().is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_bounded() {
+        let batcher = SignInBatcher::new(1);
+        let many = (0..MAX_SIGN_INS_PER_BATCH + 3)
+            .map(|i| (sign_in(&format!("acct-{i}"), None), None))
+            .collect();
+        let _answers = queue(&batcher, many);
+        assert_eq!(batcher.take_batch().len(), MAX_SIGN_INS_PER_BATCH);
+        assert_eq!(batcher.take_batch().len(), 3);
+    }
+
+    #[test]
+    fn a_sign_in_whose_deadline_is_too_near_is_sent_to_register_alone() {
+        let batcher = SignInBatcher::new(1);
+        let mut answers = queue(
+            &batcher,
+            vec![
+                (sign_in("late", None), Some(Instant::now())),
+                (
+                    sign_in("on-time", None),
+                    Some(Instant::now() + Duration::from_secs(60)),
+                ),
+            ],
+        );
+        assert_eq!(accounts(&batcher.take_batch()), ["on-time"]);
+        assert!(
+            matches!(answers[0].try_recv(), Ok(None)),
+            "answered: register alone"
+        );
+        assert!(
+            answers[1].try_recv().is_err(),
+            "still waiting for its batch"
+        );
+    }
+}
