@@ -186,6 +186,29 @@ mod tests {
         }
     }
 
+    /// Starts one validation per byte (hash `[byte; 32]`), letting each reach its read or its
+    /// wait before the next starts.
+    async fn spawn_reads<F, Fut>(
+        batcher: &Arc<MissBatcher>,
+        read: &F,
+        bytes: impl IntoIterator<Item = u8>,
+    ) -> Vec<tokio::task::JoinHandle<Answer>>
+    where
+        F: Fn(Vec<TokenHash>) -> Fut + Clone + Send + Sync + 'static,
+        Fut:
+            Future<Output = Result<Vec<(TokenHash, ValidityWithCut)>, StoreError>> + Send + 'static,
+    {
+        let mut tasks = Vec::new();
+        for byte in bytes {
+            let (batcher, read) = (batcher.clone(), read.clone());
+            tasks.push(tokio::spawn(async move {
+                batcher.read(TokenHash([byte; 32]), read).await
+            }));
+            settle().await;
+        }
+        tasks
+    }
+
     async fn settle() {
         for _ in 0..20 {
             tokio::task::yield_now().await;
@@ -197,14 +220,7 @@ mod tests {
         let batcher = Arc::new(MissBatcher::new(1));
         let (sizes, release): (Sizes, _) = (Arc::default(), Arc::new(Notify::new()));
         let read = gated(sizes.clone(), release.clone());
-        let mut tasks = Vec::new();
-        for byte in 0..11u8 {
-            let (batcher, read) = (batcher.clone(), read.clone());
-            tasks.push(tokio::spawn(async move {
-                batcher.read(TokenHash([byte; 32]), read).await
-            }));
-            settle().await;
-        }
+        let tasks = spawn_reads(&batcher, &read, 0..11u8).await;
         // The first read alone; the ten behind it wait for the one reader.
         assert_eq!(*sizes.lock().unwrap(), vec![1]);
         release.notify_waiters();
@@ -224,14 +240,7 @@ mod tests {
         let batcher = Arc::new(MissBatcher::new(2));
         let (sizes, release): (Sizes, _) = (Arc::default(), Arc::new(Notify::new()));
         let read = gated(sizes.clone(), release.clone());
-        let mut tasks = Vec::new();
-        for byte in 1..=2u8 {
-            let (batcher, read) = (batcher.clone(), read.clone());
-            tasks.push(tokio::spawn(async move {
-                batcher.read(TokenHash([byte; 32]), read).await
-            }));
-            settle().await;
-        }
+        let tasks = spawn_reads(&batcher, &read, 1..=2u8).await;
         assert_eq!(*sizes.lock().unwrap(), vec![1, 1]);
         release.notify_waiters();
         for task in tasks {
@@ -244,14 +253,7 @@ mod tests {
         let batcher = Arc::new(MissBatcher::new(1));
         let (sizes, release): (Sizes, _) = (Arc::default(), Arc::new(Notify::new()));
         let read = gated(sizes.clone(), release.clone());
-        let mut tasks = Vec::new();
-        for byte in 1..=4u8 {
-            let (batcher, read) = (batcher.clone(), read.clone());
-            tasks.push(tokio::spawn(async move {
-                batcher.read(TokenHash([byte; 32]), read).await
-            }));
-            settle().await;
-        }
+        let mut tasks = spawn_reads(&batcher, &read, 1..=4u8).await;
         release.notify_waiters();
         settle().await;
         // Hash 1 read alone; one of the others now carries 2, 3 and 4.
@@ -285,14 +287,7 @@ mod tests {
                 }
             }
         };
-        let mut tasks = Vec::new();
-        for byte in 1..=4u8 {
-            let (batcher, read) = (batcher.clone(), read.clone());
-            tasks.push(tokio::spawn(async move {
-                batcher.read(TokenHash([byte; 32]), read).await
-            }));
-            settle().await;
-        }
+        let tasks = spawn_reads(&batcher, &read, 1..=4u8).await;
         release.notify_waiters();
         settle().await;
         release.notify_waiters();

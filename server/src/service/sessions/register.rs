@@ -155,8 +155,8 @@ impl Sessions {
 
     async fn try_register_alone(&self, job: &SignIn) -> Result<Planned, ServiceError> {
         let txn = self.inner.store.write().await?;
-        let mut planned = self.plan_sign_in(&*txn, job).await?;
-        write_sign_ins(&*txn, std::slice::from_mut(&mut planned)).await?;
+        let planned = self.plan_sign_in(&*txn, job).await?;
+        write_sign_ins(&*txn, std::slice::from_ref(&planned)).await?;
         txn.commit().await?;
         Ok(planned)
     }
@@ -436,7 +436,7 @@ pub(super) struct Planned {
 /// idempotency records, then their sign-in events in one statement.
 pub(super) async fn write_sign_ins(
     conn: &impl sea_orm::ConnectionTrait,
-    planned: &mut [Planned],
+    planned: &[Planned],
 ) -> Result<(), ServiceError> {
     let new: Vec<(&Session, &crate::domain::token::TokenHash)> = planned
         .iter()

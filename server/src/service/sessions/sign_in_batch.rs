@@ -190,7 +190,7 @@ async fn commit_batch(sessions: &Sessions, mut batch: Vec<Queued>) {
                     .await?,
             );
         }
-        write_sign_ins(&*txn, &mut planned).await?;
+        write_sign_ins(&*txn, &planned).await?;
         if batch
             .iter()
             .any(|queued| deadline::too_late(queued.deadline))
