@@ -4,7 +4,8 @@
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    QueryTrait, Select,
+    sea_query::{Alias, Expr, ExprTrait, Order, Query},
 };
 
 use super::{StoreError, entity::session, session_sets::Marking};
@@ -35,20 +36,49 @@ pub async fn sweep_batch(
     marking: Marking,
     batch: u64,
 ) -> Result<u64, StoreError> {
-    let SweepCut {
-        account_id,
-        cut_generation,
-        include_hidden,
-    } = cut;
-    // Pick the batch and lock it in session-id order (see `apply_activity`), then mark it by
-    // its id range: no parameter per session.
-    let filter = || cut_filter(account_id, cut_generation, include_hidden);
-    let pending: Vec<String> = session::Entity::find()
+    lock_and_mark(conn, cut, marking, |pending| {
+        pending.limit(std::cmp::max(batch, 1))
+    })
+    .await
+}
+
+/// Marks the sessions `cut` covers whose ids are in `range` (from its first id, up to but not
+/// including the next range's first, [`batch_starts`]) revoked; returns how many changed.
+/// Ranges are disjoint, so several writers can mark one log-out's ranges at once.
+#[tracing::instrument(name = "db.sessions.sweep_range", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn sweep_range(
+    conn: &impl ConnectionTrait,
+    cut: SweepCut<'_>,
+    marking: Marking,
+    (first, next): (&str, Option<&str>),
+) -> Result<u64, StoreError> {
+    lock_and_mark(conn, cut, marking, |pending| {
+        let pending = pending.filter(session::Column::SessionId.gte(first));
+        match next {
+            Some(next) => pending.filter(session::Column::SessionId.lt(next)),
+            None => pending,
+        }
+    })
+    .await
+}
+
+/// Locks the sessions `cut` covers that `within` keeps, in session-id order (the one order every
+/// multi-row writer uses, see `apply_activity`), then marks them by their id range: no
+/// parameter per session. Sessions in the range that pass the filter are exactly the locked
+/// ones: one registered meanwhile is born in the cut generation or later.
+async fn lock_and_mark(
+    conn: &impl ConnectionTrait,
+    cut: SweepCut<'_>,
+    marking: Marking,
+    within: impl FnOnce(Select<session::Entity>) -> Select<session::Entity>,
+) -> Result<u64, StoreError> {
+    let filter = || cut_filter(cut.account_id, cut.cut_generation, cut.include_hidden);
+    let pending = session::Entity::find()
         .select_only()
         .column(session::Column::SessionId)
-        .filter(filter())
+        .filter(filter());
+    let pending: Vec<String> = within(pending)
         .order_by_asc(session::Column::SessionId)
-        .limit(std::cmp::max(batch, 1))
         .lock_exclusive()
         .into_tuple::<String>()
         .all(conn)
@@ -56,9 +86,48 @@ pub async fn sweep_batch(
     let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
         return Ok(0);
     };
-    // Sessions in the range that pass the filter are exactly the locked ones: one registered
-    // meanwhile is born in the cut generation or later.
     super::session_sets::mark_range(conn, filter(), first, last, marking).await
+}
+
+/// The first session id of every run of `batch` sessions that `cut` covers, in session-id
+/// order: the bounds that split a sweep into ranges of about `batch` sessions each, read in one
+/// statement over the account's sessions (ids only).
+#[tracing::instrument(name = "db.sessions.sweep_batch_starts", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
+pub async fn batch_starts(
+    conn: &impl ConnectionTrait,
+    cut: SweepCut<'_>,
+    batch: u64,
+) -> Result<Vec<String>, StoreError> {
+    let numbered = session::Entity::find()
+        .select_only()
+        .column(session::Column::SessionId)
+        .column_as(
+            Expr::cust("ROW_NUMBER() OVER (ORDER BY session_id)"),
+            "covered_rank",
+        )
+        .filter(cut_filter(
+            cut.account_id,
+            cut.cut_generation,
+            cut.include_hidden,
+        ))
+        .into_query();
+    let starts = Query::select()
+        .column(Alias::new("session_id"))
+        .from_subquery(numbered, Alias::new("covered"))
+        .and_where(
+            Expr::col(Alias::new("covered_rank"))
+                .sub(1_i64)
+                .modulo(i64::try_from(std::cmp::max(batch, 1)).unwrap_or(i64::MAX))
+                .eq(0_i64),
+        )
+        .order_by(Alias::new("session_id"), Order::Asc)
+        .to_owned();
+    let backend = conn.get_database_backend();
+    conn.query_all_raw(backend.build(&starts))
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get_by_index::<String>(0)?))
+        .collect()
 }
 
 /// The sessions a log-out of all that set `cut_generation` covers and has not marked yet:

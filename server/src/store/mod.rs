@@ -139,6 +139,13 @@ impl Store {
             let _writers_excluded = gate.lock().await;
             migration::Migrator::up(&self.db, None).await?;
             planner_stats::seed_when_missing(&self.db).await?;
+            if !planner_stats::plans_are_stable(&self.db).await? {
+                tracing::warn!(
+                    "this build's SQLite lacks SQLITE_ENABLE_QPSG: every statement with a bound \
+                     LIMIT is re-prepared each time it runs; build inside the workspace, whose \
+                     .cargo/config.toml sets LIBSQLITE3_FLAGS"
+                );
+            }
             return Ok(());
         }
         if self.db.get_database_backend() != DbBackend::Postgres {
@@ -191,7 +198,6 @@ impl Store {
         self.db.get_database_backend()
     }
 
-    /// The connection, for reads outside a transaction.
     /// How many sign-in transactions may run at once (the group commit's writers): one on
     /// SQLite, which has one writer; the cores (at least 2), within the pool, on PostgreSQL.
     pub(crate) fn sign_in_writers(&self) -> usize {
@@ -207,6 +213,13 @@ impl Store {
         self.validation_readers
     }
 
+    /// How many transactions one log-out of all's sweep may run at once: one on SQLite, which has
+    /// one writer; the cores (at least 2), within the pool, on PostgreSQL.
+    pub(crate) fn sweep_writers(&self) -> usize {
+        self.sign_in_writers()
+    }
+
+    /// The connection, for reads outside a transaction.
     pub(crate) fn reader(&self) -> &DatabaseConnection {
         &self.db
     }

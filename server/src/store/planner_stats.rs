@@ -8,6 +8,13 @@
 //! `revoked_at IS NULL` narrows an account's sessions hardly at all (most are active). They only
 //! rank indexes; statistics an operator measures with `ANALYZE` replace them and are kept.
 //! PostgreSQL gathers its own statistics (autovacuum), so this is SQLite's alone.
+//!
+//! The plans themselves must not depend on bound values. SQLite 3.51 reads a bound `LIMIT ?`
+//! as a plan input, so unless its query planner stability guarantee (QPSG) is on, every
+//! statement with one (each `.one()`, every page, sample and batch) is re-prepared each time it
+//! runs; for ListActiveSessions' per-device samples that cost more than running them. The
+//! workspace builds SQLite with `SQLITE_ENABLE_QPSG` (`.cargo/config.toml`), and start-up warns
+//! when the linked SQLite lacks it.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
@@ -59,4 +66,39 @@ pub(super) async fn seed_when_missing(db: &DatabaseConnection) -> Result<(), Sto
     // Has the planner reread the statistics.
     db.execute_raw(run("ANALYZE sqlite_schema")).await?;
     Ok(())
+}
+
+/// True when the linked SQLite was built with `SQLITE_ENABLE_QPSG`, so that its plans depend on
+/// the schema and `sqlite_stat1` only, and a statement is prepared once per connection.
+pub(super) async fn plans_are_stable(db: &DatabaseConnection) -> Result<bool, StoreError> {
+    let options = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA compile_options",
+        ))
+        .await?;
+    for option in options {
+        if option.try_get_by_index::<String>(0)? == "ENABLE_QPSG" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Database;
+
+    use super::plans_are_stable;
+
+    /// Without the guarantee every statement with a bound LIMIT is re-prepared per run.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_linked_sqlite_keeps_plans_stable() -> Result<(), Box<dyn std::error::Error>> {
+        let db = Database::connect("sqlite::memory:").await?;
+        assert!(
+            plans_are_stable(&db).await?,
+            "SQLite built without SQLITE_ENABLE_QPSG"
+        );
+        Ok(())
+    }
 }

@@ -190,6 +190,10 @@ fn the_dependency_layer_stubs_every_workspace_target() {
         layer.contains(r#"sed -n 's/^path = "\(.*\)"$/\1/p' "$member/Cargo.toml""#),
         "the stub step reads target paths from the manifests"
     );
+    assert!(
+        layer.contains("COPY .cargo/config.toml .cargo/config.toml"),
+        "the dependency layer builds with the workspace's build settings (SQLite's flags)"
+    );
     let root: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml");
     let members = root["workspace"]["members"]
         .as_array()
