@@ -27,6 +27,7 @@ mod replica_process;
 mod replicas;
 mod retention;
 mod revocations;
+mod row_samples;
 mod security;
 mod session_cap;
 mod session_layer;

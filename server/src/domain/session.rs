@@ -211,6 +211,62 @@ pub struct Session {
     pub generation: i64,
 }
 
+/// What the Active sessions page shows of a session: a [`Session`] without its raw user
+/// agent, IP address and revocation bookkeeping, which a page never sends. Rows carry these, so
+/// that a page reads only the columns it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSession {
+    /// Its id.
+    pub session_id: SessionId,
+    /// Its account.
+    pub account_id: AccountId,
+    /// The product signed in to.
+    pub product: Product,
+    /// The client kind.
+    pub client_kind: ClientKind,
+    /// The device (grouping key of rows).
+    pub device_id: DeviceId,
+    /// What the user agent says.
+    pub device: DeviceDetails,
+    /// Approximate location of the latest IP address.
+    pub location: GeoLocation,
+    /// How the user signed in.
+    pub auth_method: AuthMethod,
+    /// Active, or status unavailable.
+    pub status: SessionStatus,
+    /// The device had not been seen on the account before this sign-in.
+    pub new_device: bool,
+    /// The country had not been seen on the account before this sign-in.
+    pub new_country: bool,
+    /// When it was created.
+    pub signed_in_at: Timestamp,
+    /// Latest recorded activity.
+    pub last_active_at: Timestamp,
+    /// Absolute expiry.
+    pub expires_at: Timestamp,
+}
+
+impl From<Session> for ListedSession {
+    fn from(session: Session) -> Self {
+        Self {
+            session_id: session.session_id,
+            account_id: session.account_id,
+            product: session.product,
+            client_kind: session.client_kind,
+            device_id: session.device_id,
+            device: session.device,
+            location: session.location,
+            auth_method: session.auth_method,
+            status: session.status,
+            new_device: session.new_device,
+            new_country: session.new_country,
+            signed_in_at: session.signed_in_at,
+            last_active_at: session.last_active_at,
+            expires_at: session.expires_at,
+        }
+    }
+}
+
 /// What a session's validity depends on: the facts the single validity rule reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValidityFacts {

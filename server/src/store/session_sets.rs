@@ -1,15 +1,16 @@
 //! Statements over many sessions of one account at once, whatever their number: counts and
-//! summaries computed by the database, bounded samples, keyset pages, and set-based log-outs.
+//! summaries computed by the database, keyset pages, and set-based log-outs (the samples a
+//! page of rows shows are `row_samples`).
 //! No statement binds a parameter per session: a device's sessions are named by
 //! `(account_id, device_id)` and the validity rule, and writers lock rows in session-id order
 //! in keyset batches of bounded size (the one order every multi-row writer uses).
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-    sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, UnionType},
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Query, SelectStatement},
 };
 
 use super::{
@@ -41,7 +42,7 @@ pub struct ActiveAt {
 }
 
 impl ActiveAt {
-    fn condition(&self) -> Condition {
+    pub(super) fn condition(&self) -> Condition {
         let mut condition = Condition::all()
             .add(session::Column::Visible.eq(true))
             .add(session::Column::RevokedAt.is_null())
@@ -61,7 +62,7 @@ fn on_device(account_id: &AccountId, device_id: &DeviceId) -> Condition {
 }
 
 /// The account's active visible sessions on one device, of `product` when one is given.
-fn active_on_device(
+pub(super) fn active_on_device(
     account_id: &AccountId,
     device_id: &DeviceId,
     active: &ActiveAt,
@@ -71,6 +72,44 @@ fn active_on_device(
         .filter(on_device(account_id, device_id))
         .filter(active.condition());
     of_product(select, product)
+}
+
+/// PostgreSQL: the device of the enclosing statement's `page` row (see
+/// [`for_each_page_device`]).
+pub(super) fn page_device() -> Expr {
+    Expr::col((Alias::new("page"), Alias::new("page")))
+}
+
+/// PostgreSQL: sessions on the device of the enclosing statement's `page` row.
+pub(super) fn on_page_device() -> Expr {
+    Expr::col((session::Entity, session::Column::DeviceId))
+        .equals((Alias::new("page"), Alias::new("page")))
+}
+
+/// PostgreSQL: `outer` over `unnest($devices) AS page JOIN LATERAL (per_device) AS alias ON
+/// TRUE`, where `per_device` reads one device through [`on_page_device`]. The page's devices
+/// are bound as one array and each is read by its own index probe: a nested loop by
+/// construction, whatever a generic plan would guess of `device_id IN ($2, …)` (a guess that
+/// made PostgreSQL filter every session of the account against the whole list).
+pub(super) fn for_each_page_device<'a>(
+    devices: impl IntoIterator<Item = &'a DeviceId>,
+    mut outer: SelectStatement,
+    per_device: SelectStatement,
+    alias: &str,
+) -> SelectStatement {
+    let ids: Vec<String> = devices
+        .into_iter()
+        .map(|device| device.as_str().to_owned())
+        .collect();
+    outer
+        .from_function(Func::cust("unnest").arg(ids), Alias::new("page"))
+        .join_lateral(
+            JoinType::InnerJoin,
+            per_device,
+            Alias::new(alias),
+            Expr::cust("TRUE"),
+        )
+        .to_owned()
 }
 
 /// What the database sums up about the active sessions of one product on one device.
@@ -122,41 +161,65 @@ pub async fn summaries(
     if devices.is_empty() {
         return Ok(Vec::new());
     }
-    let select = session::Entity::find()
-        .select_only()
-        .column(session::Column::DeviceId)
-        .column(session::Column::Product)
-        .column_as(Expr::col(session::Column::SessionId).count(), "count")
-        .column_as(
-            Expr::col(session::Column::SignedInAt).min(),
-            "first_sign_in",
-        )
-        .column_as(Expr::col(session::Column::SignedInAt).max(), "last_sign_in")
-        .column_as(
-            Expr::col(session::Column::LastActiveAt).max(),
-            "last_active",
-        )
-        .column_as(
-            Expr::cust("SUM(CASE WHEN status = 'UNAVAILABLE' THEN 1 ELSE 0 END)"),
-            "unavailable",
-        )
-        .column_as(
-            Expr::cust("SUM(CASE WHEN new_device THEN 1 ELSE 0 END)"),
-            "new_device",
-        )
-        .column_as(
-            Expr::cust("SUM(CASE WHEN new_country THEN 1 ELSE 0 END)"),
-            "new_country",
-        )
-        .filter(session::Column::AccountId.eq(account_id.as_str()))
-        .filter(session::Column::DeviceId.is_in(devices.iter().map(DeviceId::as_str)))
-        .filter(active.condition());
-    let rows = of_product(select, product)
-        .group_by(session::Column::DeviceId)
-        .group_by(session::Column::Product)
-        .into_model::<SummaryRow>()
-        .all(conn)
-        .await?;
+    let aggregates = |select: Select<session::Entity>| {
+        select
+            .column(session::Column::Product)
+            .column_as(Expr::col(session::Column::SessionId).count(), "count")
+            .column_as(
+                Expr::col(session::Column::SignedInAt).min(),
+                "first_sign_in",
+            )
+            .column_as(Expr::col(session::Column::SignedInAt).max(), "last_sign_in")
+            .column_as(
+                Expr::col(session::Column::LastActiveAt).max(),
+                "last_active",
+            )
+            .column_as(
+                Expr::cust("SUM(CASE WHEN status = 'UNAVAILABLE' THEN 1 ELSE 0 END)"),
+                "unavailable",
+            )
+            .column_as(
+                Expr::cust("SUM(CASE WHEN new_device THEN 1 ELSE 0 END)"),
+                "new_device",
+            )
+            .column_as(
+                Expr::cust("SUM(CASE WHEN new_country THEN 1 ELSE 0 END)"),
+                "new_country",
+            )
+            .filter(session::Column::AccountId.eq(account_id.as_str()))
+            .filter(active.condition())
+    };
+    let rows = if conn.get_database_backend() == DbBackend::Postgres {
+        let select = session::Entity::find()
+            .select_only()
+            .filter(on_page_device());
+        let per_device = of_product(aggregates(select), product)
+            .group_by(session::Column::Product)
+            .into_query();
+        let statement = for_each_page_device(
+            devices,
+            Query::select()
+                .expr_as(page_device(), Alias::new("device_id"))
+                .column((Alias::new("summary"), Asterisk))
+                .to_owned(),
+            per_device,
+            "summary",
+        );
+        SummaryRow::find_by_statement(DbBackend::Postgres.build(&statement))
+            .all(conn)
+            .await?
+    } else {
+        let select = session::Entity::find()
+            .select_only()
+            .column(session::Column::DeviceId)
+            .filter(session::Column::DeviceId.is_in(devices.iter().map(DeviceId::as_str)));
+        of_product(aggregates(select), product)
+            .group_by(session::Column::DeviceId)
+            .group_by(session::Column::Product)
+            .into_model::<SummaryRow>()
+            .all(conn)
+            .await?
+    };
     rows.into_iter()
         .map(|row| {
             let product = Product::from_stored(&row.product).ok_or_else(|| {
@@ -193,59 +256,6 @@ pub async fn newest_on_device(
         .order_by_asc(session::Column::SessionId)
         .limit(limit);
     all_into(conn, select, into_domain).await
-}
-
-/// [`newest_on_device`] for every device of a page in one statement: a `UNION ALL` of one
-/// bounded, index-ordered select per device, so a page of rows costs one round trip instead of
-/// one per row. Each device's sessions come back most recent activity first.
-#[tracing::instrument(name = "db.sessions.newest_on_devices", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
-pub async fn newest_on_devices(
-    conn: &impl ConnectionTrait,
-    account_id: &AccountId,
-    devices: &[DeviceId],
-    active: &ActiveAt,
-    product: Option<Product>,
-    limit: u64,
-) -> Result<HashMap<DeviceId, Vec<Session>>, StoreError> {
-    let member = |(index, device_id): (usize, &DeviceId)| {
-        let newest = active_on_device(account_id, device_id, active, product)
-            .order_by_desc(session::Column::LastActiveAt)
-            .order_by_asc(session::Column::SessionId)
-            .limit(limit)
-            .into_query();
-        Query::select()
-            .column(Asterisk)
-            .from_subquery(newest, Alias::new(format!("device_{index}")))
-            .to_owned()
-    };
-    let mut members = devices.iter().enumerate().map(member);
-    let Some(mut statement) = members.next() else {
-        return Ok(HashMap::new());
-    };
-    for other in members {
-        statement.union(UnionType::All, other);
-    }
-    let backend = conn.get_database_backend();
-    let models = session::Entity::find()
-        .from_raw_sql(backend.build(&statement))
-        .all(conn)
-        .await?;
-    let mut by_device: HashMap<DeviceId, Vec<Session>> = HashMap::new();
-    for model in models {
-        let session = into_domain(model)?;
-        by_device
-            .entry(session.device_id.clone())
-            .or_default()
-            .push(session);
-    }
-    for sessions in by_device.values_mut() {
-        sessions.sort_by(|a, b| {
-            b.last_active_at
-                .cmp(&a.last_active_at)
-                .then(a.session_id.cmp(&b.session_id))
-        });
-    }
-    Ok(by_device)
 }
 
 /// The ids of the `limit` newest (latest sign-in) active visible sessions on one device.

@@ -12,16 +12,17 @@ use super::{
     StoreError,
     entity::session,
     query::{all_into, one_into},
+    row_samples::{ListedRow, into_listed},
 };
 use crate::domain::stored::StoredEnum as _;
 use crate::{
     clock::Timestamp,
     domain::{
         ids::{AccountId, DeviceId, RevocationId, SessionId},
-        session::{AuthMethod, ClientKind, Product, RevocationReason, Session, SessionStatus},
+        session::{Product, RevocationReason, Session},
         token::TokenHash,
     },
-    enrich::{DeviceDetails, DeviceType, GeoLocation},
+    enrich::{DeviceType, GeoLocation},
 };
 
 /// Stores new sessions, each under its token hash, in one statement.
@@ -134,6 +135,8 @@ pub struct RowKey {
     pub device_id: String,
     /// The latest sign-in among the row's sessions (as of the listing's snapshot).
     pub row_key: i64,
+    /// How many sessions the row held as of the snapshot.
+    pub sessions: i64,
 }
 
 /// Which rows a listing page reads: a snapshot instant and the keyset position after which the
@@ -169,6 +172,7 @@ pub async fn row_keys(
         .select_only()
         .column(session::Column::DeviceId)
         .column_as(session::Column::SignedInAt.max(), "row_key")
+        .column_as(session::Column::SessionId.count(), "sessions")
         .filter(session::Column::AccountId.eq(query.account_id.as_str()))
         .filter(session::Column::Visible.eq(true))
         .filter(session::Column::SignedInAt.lte(as_of))
@@ -345,58 +349,86 @@ pub async fn apply_activity(
 
 /// Reads a stored row into the domain type.
 pub(crate) fn into_domain(model: session::Model) -> Result<Session, StoreError> {
-    let corrupt = |column: &str, value: &str| {
-        StoreError::corrupt(
-            "sessions",
-            format!("{column} {value:?} in {}", model.session_id),
-        )
+    let session::Model {
+        session_id,
+        token_hash: _,
+        account_id,
+        product,
+        client_kind,
+        visible: _,
+        device_id,
+        user_agent,
+        browser,
+        browser_version,
+        os,
+        os_version,
+        device_type,
+        ip_address,
+        city,
+        region,
+        country_code,
+        country,
+        auth_method,
+        status,
+        new_device,
+        new_country,
+        signed_in_at,
+        last_active_at,
+        expires_at,
+        revoked_at,
+        revoked_reason: _,
+        revocation_id,
+        generation,
+    } = model;
+    let revocation_id = match revocation_id {
+        Some(id) => Some(RevocationId::parse(&id).map_err(|_| {
+            StoreError::corrupt("sessions", format!("revocation_id {id:?} in {session_id}"))
+        })?),
+        None => None,
     };
+    let listed = into_listed(ListedRow {
+        session_id,
+        account_id,
+        product,
+        client_kind,
+        device_id,
+        browser,
+        browser_version,
+        os,
+        os_version,
+        device_type,
+        city,
+        region,
+        country_code,
+        country,
+        auth_method,
+        status,
+        new_device,
+        new_country,
+        signed_in_at,
+        last_active_at,
+        expires_at,
+    })?;
     Ok(Session {
-        session_id: SessionId::parse(&model.session_id)
-            .map_err(|_| corrupt("session_id", &model.session_id))?,
-        product: Product::from_stored(&model.product)
-            .ok_or_else(|| corrupt("product", &model.product))?,
-        client_kind: ClientKind::from_stored(&model.client_kind)
-            .ok_or_else(|| corrupt("client_kind", &model.client_kind))?,
-        auth_method: AuthMethod::from_stored(&model.auth_method)
-            .ok_or_else(|| corrupt("auth_method", &model.auth_method))?,
-        status: SessionStatus::from_stored(&model.status)
-            .ok_or_else(|| corrupt("status", &model.status))?,
-        device: DeviceDetails {
-            browser: model.browser,
-            browser_version: model.browser_version,
-            os: model.os,
-            os_version: model.os_version,
-            device_type: device_type_from_stored(&model.device_type),
-        },
-        revocation_id: model
-            .revocation_id
-            .as_deref()
-            .map(RevocationId::parse)
-            .transpose()
-            .map_err(|_| {
-                corrupt(
-                    "revocation_id",
-                    model.revocation_id.as_deref().unwrap_or(""),
-                )
-            })?,
-        account_id: AccountId::from_stored(model.account_id),
-        device_id: DeviceId::from_stored(model.device_id),
-        user_agent: model.user_agent,
-        ip_address: model.ip_address,
-        location: GeoLocation {
-            city: model.city,
-            region: model.region,
-            country_code: model.country_code,
-            country: model.country,
-        },
-        new_device: model.new_device,
-        new_country: model.new_country,
-        signed_in_at: Timestamp::from_micros(model.signed_in_at),
-        last_active_at: Timestamp::from_micros(model.last_active_at),
-        expires_at: Timestamp::from_micros(model.expires_at),
-        revoked_at: model.revoked_at.map(Timestamp::from_micros),
-        generation: model.generation,
+        session_id: listed.session_id,
+        account_id: listed.account_id,
+        product: listed.product,
+        client_kind: listed.client_kind,
+        device_id: listed.device_id,
+        user_agent,
+        device: listed.device,
+        ip_address,
+        location: listed.location,
+        auth_method: listed.auth_method,
+        status: listed.status,
+        new_device: listed.new_device,
+        new_country: listed.new_country,
+        signed_in_at: listed.signed_in_at,
+        last_active_at: listed.last_active_at,
+        expires_at: listed.expires_at,
+        revoked_at: revoked_at.map(Timestamp::from_micros),
+        revocation_id,
+        generation,
     })
 }
 

@@ -1,6 +1,7 @@
 //! RegisterSession (each call a new account, so no account's lock serialises them) in rounds
-//! with Health/Check, and ListActiveSessions of an account with 1,000 sessions on 200 devices.
-//! Both also run as the nodelay diagnostic.
+//! with Health/Check, and ListActiveSessions of an account with 1,000 sessions on 200 devices,
+//! in a table that also holds other accounts' sessions, as a fleet's does. Both also run as the
+//! nodelay diagnostic.
 
 use std::{
     sync::{
@@ -11,14 +12,22 @@ use std::{
 };
 
 use active_sessions_client::proto as pb;
-use active_sessions_e2e::{SignIn, by_token};
-use active_sessions_server::domain::{subject::Subject, token::SessionToken};
+use active_sessions_e2e::{
+    SignIn,
+    bench_support::{TokenSeries, insert_rows},
+    by_token,
+};
+use active_sessions_server::{
+    domain::{subject::Subject, token::SessionToken},
+    store::entity::account,
+};
 use anyhow::{Context, Result, ensure};
 use pb::session_service_client::SessionServiceClient;
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait};
 
 use crate::{
     Outcome,
-    calls::{register_many, wait_until_serving},
+    calls::{register_many, register_template, wait_until_serving},
     load::{Arm, call, latencies, per_arm, rounds},
     options::{Options, Schedule},
     report::Row,
@@ -29,6 +38,9 @@ use crate::{
 const REGISTER_FLOOR: f64 = 5_000.0;
 const REGISTER_CPU: Duration = Duration::from_micros(150);
 const LIST_P99: Duration = Duration::from_millis(10);
+/// Other accounts' sessions in the table the listed account lives in, and how many each has.
+const NEIGHBOUR_SESSIONS: usize = 20_000;
+const NEIGHBOUR_PER_ACCOUNT: usize = 5;
 
 pub async fn register(
     server: &BenchServer,
@@ -113,6 +125,7 @@ pub async fn list(server: &BenchServer, options: &Options, full: bool) -> Result
     const PAGE: i32 = 100;
     let channels = server.channels(1).await?;
     let channel = channels[0].clone();
+    let neighbours = seed_neighbours(server, &channel).await?;
     let setup = Instant::now();
     let registered = register_many(&channels, SESSIONS, 16, |i| {
         SignIn::browser("list-account", &format!("device-{:03}", i % DEVICES))
@@ -120,6 +133,7 @@ pub async fn list(server: &BenchServer, options: &Options, full: bool) -> Result
     .await?;
     let setup = setup.elapsed();
     let (_, token) = registered.first().context("no session registered")?.clone();
+    analyze(server).await?;
 
     let list = |page_token: String| {
         let channel = channel.clone();
@@ -224,6 +238,12 @@ pub async fn list(server: &BenchServer, options: &Options, full: bool) -> Result
         ),
         Row::single(
             &label,
+            "  setup: INSERT 20,000 sessions of 4,000 other accounts",
+            neighbours,
+            "own connection; multi-row INSERTs (bench_support::insert_rows)",
+        ),
+        Row::single(
+            &label,
             "  setup: RegisterSession x1,000, one account",
             setup,
             &format!(
@@ -233,6 +253,57 @@ pub async fn list(server: &BenchServer, options: &Options, full: bool) -> Result
         ),
     ]);
     Ok(outcome)
+}
+
+/// Inserts [`NEIGHBOUR_SESSIONS`] sessions of other accounts (and their account rows) straight
+/// into the table: a fleet's table never holds one account alone, and PostgreSQL's generic
+/// plans weigh `account_id = $1` by how many accounts the table holds.
+async fn seed_neighbours(
+    server: &BenchServer,
+    channel: &tonic::transport::Channel,
+) -> Result<Duration> {
+    let db = server.connect_database().await?;
+    let (template, _) =
+        register_template(channel, &db, "neighbour-template", "device-template").await?;
+    let template_account = account::Entity::find_by_id("neighbour-template".to_owned())
+        .one(&db)
+        .await?
+        .context("the template's account row")?;
+    let started = Instant::now();
+    let neighbour = |a: usize| format!("neighbour-{a:05}");
+    insert_rows(
+        &db,
+        (0..NEIGHBOUR_SESSIONS / NEIGHBOUR_PER_ACCOUNT).map(|a| account::Model {
+            account_id: neighbour(a),
+            ..template_account.clone()
+        }),
+    )
+    .await?;
+    let series = TokenSeries::new();
+    let sessions = (0..NEIGHBOUR_SESSIONS).map(|i| {
+        series.session(
+            &template,
+            i as u64,
+            neighbour(i / NEIGHBOUR_PER_ACCOUNT),
+            format!("device-{:03}", i % NEIGHBOUR_PER_ACCOUNT),
+            template.signed_in_at - i64::try_from(i).unwrap_or(0) * 1_000_000,
+        )
+    });
+    insert_rows(&db, sessions).await?;
+    db.close().await.ok();
+    Ok(started.elapsed())
+}
+
+/// On PostgreSQL, brings the planner's statistics up to date after the seeding, as autovacuum
+/// would within a minute of such a change. (SQLite plans from the statistics the server writes
+/// at start; see `planner_stats`.)
+async fn analyze(server: &BenchServer) -> Result<()> {
+    let db = server.connect_database().await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared("ANALYZE sessions").await?;
+    }
+    db.close().await.ok();
+    Ok(())
 }
 
 /// The nearest-rank percentile of some latencies.

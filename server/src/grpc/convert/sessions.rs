@@ -16,7 +16,7 @@ use super::{
 use crate::{
     domain::{
         ids::{DeviceId, RequestId, SessionId},
-        session::{AuthMethod, Product, Session},
+        session::{AuthMethod, ListedSession, Product, Session},
         subject::Subject,
         text::{Violations, check_free_text},
         token::SessionToken,
@@ -204,6 +204,11 @@ impl TryFrom<pb::ListDeviceSessionsRequest> for ListDeviceSessions {
 
 /// A session; `current` marks the caller's own.
 fn session_message(session: &Session, current: Option<SessionId>) -> pb::Session {
+    listed_message(&ListedSession::from(session.clone()), current)
+}
+
+/// What a page shows of a session, as the wire carries it.
+fn listed_message(session: &ListedSession, current: Option<SessionId>) -> pb::Session {
     pb::Session {
         session_id: session.session_id.to_string(),
         account_id: session.account_id.to_string(),
@@ -262,7 +267,7 @@ fn row_message(row: &SessionRow, current_session: Option<SessionId>) -> pb::Sess
         sessions: row
             .sessions
             .iter()
-            .map(|session| session_message(session, current_session))
+            .map(|session| listed_message(session, current_session))
             .collect(),
         device: Some((&row.device).into()),
         location: Some((&row.location).into()),

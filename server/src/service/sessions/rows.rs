@@ -2,9 +2,10 @@
 //! (S3), with the log-out each row offers (S8, S10, S12). Pages are cut by keyset on
 //! (latest sign-in of the row, device id) evaluated as of the first page's snapshot instant, so
 //! that sessions registered or revoked while a person pages through never duplicate or skip a
-//! row that existed throughout. Rows are bounded whatever a device holds: the database counts
-//! and sums up each row's sessions, and a row carries only its most recently active
-//! [`MAX_ROW_SESSIONS`]; ListDeviceSessions pages through all of one row.
+//! row that existed throughout. Rows are bounded whatever a device holds: a row carries only its
+//! most recently active [`MAX_ROW_SESSIONS`], read with the columns a page shows; its counts
+//! and times are summed up from those when they are all the device holds (nearly always), and
+//! by the database otherwise. ListDeviceSessions pages through all of one row.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,11 +19,12 @@ use crate::{
     domain::{
         ids::{AccountId, DeviceId, SessionId},
         log_out_rule::{LogOutDecision, RowFacts, decide},
-        session::{Product, Session, SessionStatus},
+        session::{ListedSession, Product, Session, SessionStatus},
         subject::Subject,
     },
     enrich::{DeviceDetails, GeoLocation},
     store::{
+        row_samples::{self, CountedDevice},
         session_sets::{self, ProductSummary},
         sessions, trusted_devices,
     },
@@ -65,7 +67,7 @@ pub struct SessionRow {
     /// Products signed in on it, in enum order.
     pub products: Vec<Product>,
     /// Its most recently active sessions (at most [`MAX_ROW_SESSIONS`]), most recent first.
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<ListedSession>,
     /// How many active sessions it holds.
     pub session_count: u64,
     /// How many per product, in enum order.
@@ -98,7 +100,7 @@ impl SessionRow {
     fn build(
         device_id: DeviceId,
         summaries: &[ProductSummary],
-        sessions: Vec<Session>,
+        sessions: Vec<ListedSession>,
         trusted: bool,
         current: bool,
     ) -> Option<Self> {
@@ -248,45 +250,65 @@ impl Sessions {
             .map(|key| DeviceId::from_stored(key.device_id.clone()))
             .collect();
 
+        let counted: Vec<CountedDevice> = keys
+            .iter()
+            .zip(&devices)
+            .map(|(key, device)| CountedDevice {
+                device_id: device.clone(),
+                counted: u64::try_from(key.sessions).unwrap_or(0),
+            })
+            .collect();
+
         let active = self.active_at(now, cut_generation);
-        let mut by_device: HashMap<DeviceId, Vec<ProductSummary>> = HashMap::new();
-        for summary in
-            session_sets::summaries(reader, &owner.account_id, &devices, &active, product).await?
-        {
-            by_device
-                .entry(summary.device_id.clone())
-                .or_default()
-                .push(summary);
-        }
         let current = self
             .active_current(reader, &owner, &active)
             .await?
             .filter(|s| product.is_none_or(|product| s.product == product));
         let trusted =
             trusted_devices::trusted_among(reader, &owner.account_id, &devices, now).await?;
-        let mut samples = session_sets::newest_on_devices(
+        let mut samples = row_samples::newest_on_devices(
             reader,
             &owner.account_id,
-            &devices,
+            &counted,
             &active,
             product,
             MAX_ROW_SESSIONS as u64,
         )
         .await?;
+        // The database sums up only the devices whose sessions the samples did not all read.
+        let unread: Vec<DeviceId> = samples
+            .iter()
+            .filter(|(_, sample)| sample.summaries.is_none())
+            .map(|(device, _)| device.clone())
+            .collect();
+        let mut by_device: HashMap<DeviceId, Vec<ProductSummary>> = HashMap::new();
+        for summary in
+            session_sets::summaries(reader, &owner.account_id, &unread, &active, product).await?
+        {
+            by_device
+                .entry(summary.device_id.clone())
+                .or_default()
+                .push(summary);
+        }
+        for (device, sample) in &mut samples {
+            if let Some(summaries) = sample.summaries.take() {
+                by_device.insert(device.clone(), summaries);
+            }
+        }
         let mut rows = Vec::with_capacity(keys.len());
         let mut tokens_after = Vec::with_capacity(keys.len());
         for (key, device) in keys.iter().zip(devices) {
             let Some(summaries) = by_device.remove(&device) else {
                 continue;
             };
-            let mut sample = samples.remove(&device).unwrap_or_default();
+            let mut sample = samples.remove(&device).unwrap_or_default().sessions;
             let is_current = current.as_ref().is_some_and(|c| c.device_id == device);
             // The current session is always among the row's sessions, however many it holds.
             if let Some(current) = current.as_ref().filter(|_| is_current)
                 && !sample.iter().any(|s| s.session_id == current.session_id)
             {
                 sample.truncate(MAX_ROW_SESSIONS - 1);
-                sample.push(current.clone());
+                sample.push(ListedSession::from(current.clone()));
                 sample.sort_by(|a, b| {
                     b.last_active_at
                         .cmp(&a.last_active_at)
