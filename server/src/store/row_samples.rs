@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
     sea_query::{Alias, Asterisk, Query, SelectStatement, UnionType},
 };
 
@@ -70,8 +70,8 @@ const LISTED_COLUMNS: [session::Column; 21] = [
     session::Column::ExpiresAt,
 ];
 
-/// One session as [`LISTED_COLUMNS`] read it.
-#[derive(Debug, FromQueryResult)]
+/// One session as [`LISTED_COLUMNS`] read it: its fields in the same order.
+#[derive(Debug)]
 pub(super) struct ListedRow {
     pub session_id: String,
     pub account_id: String,
@@ -94,6 +94,37 @@ pub(super) struct ListedRow {
     pub signed_in_at: i64,
     pub last_active_at: i64,
     pub expires_at: i64,
+}
+
+impl FromQueryResult for ListedRow {
+    /// Reads the columns by position: every statement that reads a `ListedRow` selects
+    /// [`LISTED_COLUMNS`] in order. By name, each column of each row cost a formatted name and
+    /// a search through the row's columns (a page reads 500 rows of 21).
+    fn from_query_result(row: &QueryResult, _prefix: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            session_id: row.try_get_by_index(0)?,
+            account_id: row.try_get_by_index(1)?,
+            product: row.try_get_by_index(2)?,
+            client_kind: row.try_get_by_index(3)?,
+            device_id: row.try_get_by_index(4)?,
+            browser: row.try_get_by_index(5)?,
+            browser_version: row.try_get_by_index(6)?,
+            os: row.try_get_by_index(7)?,
+            os_version: row.try_get_by_index(8)?,
+            device_type: row.try_get_by_index(9)?,
+            city: row.try_get_by_index(10)?,
+            region: row.try_get_by_index(11)?,
+            country_code: row.try_get_by_index(12)?,
+            country: row.try_get_by_index(13)?,
+            auth_method: row.try_get_by_index(14)?,
+            status: row.try_get_by_index(15)?,
+            new_device: row.try_get_by_index(16)?,
+            new_country: row.try_get_by_index(17)?,
+            signed_in_at: row.try_get_by_index(18)?,
+            last_active_at: row.try_get_by_index(19)?,
+            expires_at: row.try_get_by_index(20)?,
+        })
+    }
 }
 
 /// Reads a listed row into the domain type.

@@ -7,14 +7,14 @@ use active_sessions::v1 as pb;
 use super::enums::number;
 use crate::enrich::{DeviceDetails, GeoLocation};
 
-impl From<&DeviceDetails> for pb::DeviceInfo {
-    fn from(device: &DeviceDetails) -> Self {
+impl From<DeviceDetails> for pb::DeviceInfo {
+    fn from(device: DeviceDetails) -> Self {
         let description = device.description();
         Self {
-            browser: device.browser.clone().unwrap_or_default(),
-            browser_version: device.browser_version.clone().unwrap_or_default(),
-            os: device.os.clone().unwrap_or_default(),
-            os_version: device.os_version.clone().unwrap_or_default(),
+            browser: device.browser.unwrap_or_default(),
+            browser_version: device.browser_version.unwrap_or_default(),
+            os: device.os.unwrap_or_default(),
+            os_version: device.os_version.unwrap_or_default(),
             device_type: number(device.device_type),
             approximate: description.is_some(),
             description: description.unwrap_or_default(),
@@ -22,14 +22,27 @@ impl From<&DeviceDetails> for pb::DeviceInfo {
     }
 }
 
+impl From<&DeviceDetails> for pb::DeviceInfo {
+    fn from(device: &DeviceDetails) -> Self {
+        device.clone().into()
+    }
+}
+
+impl From<GeoLocation> for pb::Location {
+    fn from(location: GeoLocation) -> Self {
+        let approximate = location != GeoLocation::default();
+        Self {
+            city: location.city.unwrap_or_default(),
+            region: location.region.unwrap_or_default(),
+            country_code: location.country_code.unwrap_or_default(),
+            country: location.country.unwrap_or_default(),
+            approximate,
+        }
+    }
+}
+
 impl From<&GeoLocation> for pb::Location {
     fn from(location: &GeoLocation) -> Self {
-        Self {
-            city: location.city.clone().unwrap_or_default(),
-            region: location.region.clone().unwrap_or_default(),
-            country_code: location.country_code.clone().unwrap_or_default(),
-            country: location.country.clone().unwrap_or_default(),
-            approximate: *location != GeoLocation::default(),
-        }
+        location.clone().into()
     }
 }

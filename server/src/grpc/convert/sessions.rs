@@ -204,19 +204,19 @@ impl TryFrom<pb::ListDeviceSessionsRequest> for ListDeviceSessions {
 
 /// A session; `current` marks the caller's own.
 fn session_message(session: &Session, current: Option<SessionId>) -> pb::Session {
-    listed_message(&ListedSession::from(session.clone()), current)
+    listed_message(ListedSession::from(session.clone()), current)
 }
 
 /// What a page shows of a session, as the wire carries it.
-fn listed_message(session: &ListedSession, current: Option<SessionId>) -> pb::Session {
+fn listed_message(session: ListedSession, current: Option<SessionId>) -> pb::Session {
     pb::Session {
         session_id: session.session_id.to_string(),
         account_id: session.account_id.to_string(),
         product: number(session.product),
         client_kind: number(session.client_kind),
         device_id: session.device_id.to_string(),
-        device: Some((&session.device).into()),
-        location: Some((&session.location).into()),
+        device: Some(session.device.into()),
+        location: Some(session.location.into()),
         auth_method: number(session.auth_method),
         signed_in_at: Some(session.signed_in_at.to_proto()),
         last_active_at: Some(session.last_active_at.to_proto()),
@@ -260,17 +260,17 @@ impl From<ValidSession> for pb::TouchSessionResponse {
     }
 }
 
-fn row_message(row: &SessionRow, current_session: Option<SessionId>) -> pb::SessionRow {
+fn row_message(row: SessionRow, current_session: Option<SessionId>) -> pb::SessionRow {
     pb::SessionRow {
         device_id: row.device_id.to_string(),
         products: product_numbers(&row.products),
         sessions: row
             .sessions
-            .iter()
+            .into_iter()
             .map(|session| listed_message(session, current_session))
             .collect(),
-        device: Some((&row.device).into()),
-        location: Some((&row.location).into()),
+        device: Some(row.device.into()),
+        location: Some(row.location.into()),
         signed_in_at: Some(row.signed_in_at.to_proto()),
         last_active_at: Some(row.last_active_at.to_proto()),
         trusted: row.trusted,
@@ -296,7 +296,7 @@ impl From<RowsPage> for pb::ListActiveSessionsResponse {
     fn from(page: RowsPage) -> Self {
         let rows = page
             .rows
-            .iter()
+            .into_iter()
             .map(|row| row_message(row, page.current_session))
             .collect();
         let (rows, next_page_token) = fit_page(rows, page.tokens_after, page.next_page_token);
