@@ -201,3 +201,39 @@ e2e! {
         assert!(!rows[0].trusted);
     }
 }
+
+e2e! {
+    async fn the_pruner_leaves_a_deletion_in_progress_to_its_call_and_finishes_an_interrupted_one(app) {
+        use active_sessions_server::clock::Clock as _;
+        let connection = app.connect_with_token(None).await;
+        let sessions = connection.sessions();
+        let mut ids = Vec::new();
+        for device in ["d1", "d2"] {
+            let registered = sessions.register(Registration::chatgpt_browser("halfway", device)).await.unwrap();
+            ids.push(registered.session.session_id);
+        }
+        // A deletion that has just begun: the account is marked, nothing is erased yet.
+        let db = Database::connect(app.database_url()).await.unwrap();
+        let began = app.clock.now().as_micros();
+        db.execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("UPDATE accounts SET deleted_at = {began} WHERE account_id = 'halfway'"),
+        ))
+        .await
+        .unwrap();
+        db.close().await.ok();
+        let pruner = app.services().pruner().clone();
+
+        // The call making it erases and counts every row; the pruner does not race it.
+        assert_eq!(pruner.prune_once().await.unwrap().deletions_finished, 0);
+        let left: Vec<(&str, i64)> = rows_of(app.database_url(), "halfway", &ids).await;
+        assert!(left.contains(&("sessions", 2)), "{left:?}");
+
+        // Past the grace, the deletion counts as interrupted and the pruner finishes it.
+        app.clock.advance(active_sessions_server::service::sessions::DELETION_GRACE + Duration::from_secs(1));
+        assert_eq!(pruner.prune_once().await.unwrap().deletions_finished, 1);
+        for (table, count) in rows_of(app.database_url(), "halfway", &ids).await {
+            assert_eq!(count, 0, "{table} still holds rows of the deleted account");
+        }
+    }
+}

@@ -175,17 +175,18 @@ pub async fn delete(
         > 0)
 }
 
-/// Up to `limit` accounts whose deletion began and has not finished (interrupted deletions to
-/// resume), oldest first.
+/// Up to `limit` accounts whose deletion began before `begun_before` and has not finished
+/// (interrupted deletions to resume), oldest first.
 #[tracing::instrument(name = "db.accounts.pending_deletions", skip_all, fields(otel.kind = "client", { opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME } = crate::store::db_system_name()))]
 pub async fn pending_deletions(
     conn: &impl ConnectionTrait,
+    begun_before: Timestamp,
     limit: u64,
 ) -> Result<Vec<AccountId>, StoreError> {
     let ids: Vec<String> = account::Entity::find()
         .select_only()
         .column(account::Column::AccountId)
-        .filter(account::Column::DeletedAt.is_not_null())
+        .filter(account::Column::DeletedAt.lt(begun_before.as_micros()))
         .order_by_asc(account::Column::DeletedAt)
         .limit(limit)
         .into_tuple::<String>()

@@ -7,7 +7,8 @@
 //! events and earlier revocations in bounded batches, one short transaction each, and finally
 //! the account row. The deletion's revocation stays on the revocation log so caches drop the
 //! sessions; it names only ids. An interrupted deletion is finished by a retry or by the
-//! pruner.
+//! pruner, which leaves a deletion begun less than [`DELETION_GRACE`] ago to the call making it
+//! (so the counts a DeleteAccount answers are all its own).
 
 use super::{Sessions, log_out_all::Completion};
 use crate::domain::{
@@ -22,6 +23,9 @@ use crate::store::{accounts, erasure, security_events, sessions};
 
 /// Rows erased per transaction by a deletion.
 const ERASE_BATCH: u64 = 1_000;
+
+/// How long after a deletion began the pruner takes it for interrupted and finishes it.
+pub const DELETION_GRACE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// The tables a deletion erases before the account row.
 #[derive(Debug, Clone, Copy)]
@@ -234,9 +238,12 @@ impl Sessions {
     }
 
     /// Finishes deletions that were interrupted (a crash, a lost connection): the pruner calls
-    /// this on every round. Returns how many accounts it finished.
+    /// this on every round. A deletion begun less than [`DELETION_GRACE`] ago is left to the
+    /// call making it. Returns how many accounts it finished.
     pub async fn finish_pending_deletions(&self) -> Result<u64, ServiceError> {
-        let pending = accounts::pending_deletions(self.inner.store.reader(), 16).await?;
+        let begun_before = self.inner.clock.now().minus(DELETION_GRACE);
+        let pending =
+            accounts::pending_deletions(self.inner.store.reader(), begun_before, 16).await?;
         let mut finished = 0;
         for account_id in pending {
             let keep = erasure::deletion_revocation(self.inner.store.reader(), &account_id).await?;

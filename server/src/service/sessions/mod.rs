@@ -25,7 +25,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub use activity::ActivityBuffer;
 pub use cache::{CacheStats, CachedSession, ValidationCache};
 pub use feed::{MAX_FEED_STALENESS, RevocationBatch, RevocationFeed, WatchBatch};
-pub use lifecycle::Erasure;
+pub use lifecycle::{DELETION_GRACE, Erasure};
 pub use log_out_all::LogOutAllRequest;
 pub use register::{NewSession, Registered};
 pub(crate) use revoke::{Covered, LogOut, reason_for};
