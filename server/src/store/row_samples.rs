@@ -20,7 +20,8 @@ use super::{
     StoreError,
     entity::session,
     session_sets::{
-        ActiveAt, ProductSummary, active_on_device, for_each_page_device, on_page_device,
+        ActiveAt, ProductSummary, active_on_device, active_where, for_each_page_device,
+        on_page_device,
     },
     sessions::{device_type_from_stored, of_product},
 };
@@ -321,13 +322,7 @@ fn newest_select(
 ) -> SelectStatement {
     let select = match device_id {
         Some(device_id) => active_on_device(account_id, device_id, active, product),
-        None => {
-            let select = session::Entity::find()
-                .filter(session::Column::AccountId.eq(account_id.as_str()))
-                .filter(on_page_device())
-                .filter(active.condition());
-            of_product(select, product)
-        }
+        None => active_where(account_id, on_page_device(), active, product),
     };
     listed(select)
         .order_by_desc(session::Column::LastActiveAt)

@@ -68,8 +68,25 @@ pub(super) fn active_on_device(
     active: &ActiveAt,
     product: Option<Product>,
 ) -> Select<session::Entity> {
+    active_where(
+        account_id,
+        session::Column::DeviceId.eq(device_id.as_str()),
+        active,
+        product,
+    )
+}
+
+/// The account's active visible sessions on the device `device` names (a value, or the
+/// enclosing statement's [`page_device`]), of `product` when one is given.
+pub(super) fn active_where(
+    account_id: &AccountId,
+    device: Expr,
+    active: &ActiveAt,
+    product: Option<Product>,
+) -> Select<session::Entity> {
     let select = session::Entity::find()
-        .filter(on_device(account_id, device_id))
+        .filter(session::Column::AccountId.eq(account_id.as_str()))
+        .filter(device)
         .filter(active.condition());
     of_product(select, product)
 }
