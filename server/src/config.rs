@@ -145,6 +145,14 @@ pub struct DatabaseConfig {
     #[arg(long = "database-acquire-timeout", env = "ACTIVE_SESSIONS_DATABASE_ACQUIRE_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub acquire_timeout: Duration,
 
+    /// A pooled connection left unused this long is checked with a round trip to the database
+    /// before a call uses it, so one the database or a proxy closed while it sat idle is
+    /// replaced instead of failing the call. A connection in steady use goes straight to its
+    /// statement: checking it on every call would add a round trip to each (0s: check every
+    /// time).
+    #[arg(long = "database-check-idle-after", env = "ACTIVE_SESSIONS_DATABASE_CHECK_IDLE_AFTER", default_value = "500ms", value_parser = parse_duration)]
+    pub check_idle_after: Duration,
+
     /// Log every SQL statement at debug level (off by default: it is loud and slow).
     #[arg(
         long = "database-log-statements",
@@ -391,6 +399,7 @@ impl Config {
                 max_connections: None,
                 connect_timeout: Duration::from_secs(5),
                 acquire_timeout: Duration::from_secs(3),
+                check_idle_after: Duration::from_millis(500),
                 log_statements: false,
             },
             log: LogConfig {

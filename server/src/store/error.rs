@@ -10,6 +10,11 @@ pub enum StoreError {
     /// The database cannot be reached, is overloaded, or is busy: the caller may retry.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The connection broke under the statement: the database or a proxy ended it. Transient;
+    /// another connection may succeed, and a read or a BEGIN that met it did nothing, so it may
+    /// be retried at once.
+    #[error("database connection broken: {0}")]
+    ConnectionBroken(String),
     /// A unique key already holds this value (for example a concurrent duplicate insert).
     #[error("unique constraint violated")]
     Conflict,
@@ -39,7 +44,12 @@ impl StoreError {
 
     /// True when retrying later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::ConnectionBroken(_))
+    }
+
+    /// True when the connection broke under the statement (see [`Self::ConnectionBroken`]).
+    pub fn is_connection_broken(&self) -> bool {
+        matches!(self, Self::ConnectionBroken(_))
     }
 }
 
@@ -52,6 +62,15 @@ impl From<DbErr> for StoreError {
             return Self::Conflict;
         }
         match &err {
+            DbErr::Conn(RuntimeErr::SqlxError(sqlx_err))
+            | DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+            | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))
+                if is_broken_connection(sqlx_err) =>
+            {
+                // The pool checks the connections idle since this before handing them out.
+                super::connection_checks::record_broken_connection();
+                Self::ConnectionBroken(err.to_string())
+            }
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err.to_string()),
             DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
             | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))
@@ -61,6 +80,19 @@ impl From<DbErr> for StoreError {
             }
             _ => Self::Database(err.to_string()),
         }
+    }
+}
+
+/// The connection itself failed: an I/O error on its socket, or PostgreSQL ending the session
+/// (57P01 admin shutdown, 57P02 crash shutdown, class 08 connection exceptions).
+fn is_broken_connection(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            let code = code.as_ref();
+            code == "57P01" || code == "57P02" || code.starts_with("08")
+        }),
+        _ => false,
     }
 }
 

@@ -7,6 +7,7 @@
 //! covers other processes sharing the file.
 
 pub mod accounts;
+mod connection_checks;
 pub mod entity;
 pub mod erasure;
 mod error;
@@ -121,6 +122,7 @@ impl Store {
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
             });
+        connection_checks::install(&mut options, config.check_idle_after);
         let db = Database::connect(options).await?;
         let _ = DB_SYSTEM_NAME.set(if is_sqlite { "sqlite" } else { "postgresql" });
         Ok(Self {
@@ -236,7 +238,16 @@ impl Store {
             sqlite_transaction_mode: gate.as_ref().map(|_| SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        let txn = self.db.begin_with_options(options).await?;
+        let txn = match self
+            .db
+            .begin_with_options(options)
+            .await
+            .map_err(StoreError::from)
+        {
+            // BEGIN did nothing; the pool now checks a connection before the retry.
+            Err(err) if err.is_connection_broken() => self.db.begin_with_options(options).await?,
+            begun => begun?,
+        };
         Ok(WriteTxn { txn, _gate: gate })
     }
 

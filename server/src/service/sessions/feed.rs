@@ -169,11 +169,18 @@ impl Sessions {
             }
             // Everything committed before this instant is in what the reads below return.
             let started = Instant::now();
+            let mut retried = false;
             loop {
                 let batch = match revocations::after(self.inner.store.reader(), last, READ_BATCH)
                     .await
                 {
                     Ok(batch) => batch,
+                    // The read did nothing; the pool now checks a connection before the retry,
+                    // so a broken connection does not cost the feed a poll interval.
+                    Err(err) if err.is_connection_broken() && !retried => {
+                        retried = true;
+                        continue;
+                    }
                     Err(err) => {
                         tracing::warn!(error = %err, "reading the revocation log failed; will retry");
                         break;

@@ -67,7 +67,13 @@ impl Sessions {
         // One token's concurrent misses share a read; different tokens' share a statement.
         let read = self.inner.in_flight.read(hash, epoch, || {
             self.inner.misses.read(hash, |hashes| async move {
-                validity::by_token_hashes(reader, &hashes).await
+                match validity::by_token_hashes(reader, &hashes).await {
+                    // The read did nothing; the pool now checks a connection before the retry.
+                    Err(err) if err.is_connection_broken() => {
+                        validity::by_token_hashes(reader, &hashes).await
+                    }
+                    read => read,
+                }
             })
         });
         let found = match read.await {
