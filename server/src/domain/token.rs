@@ -85,7 +85,14 @@ impl SessionToken {
 
     /// The SHA-256 of the wire form: the only thing stored.
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.expose().as_bytes()).into())
+        // The wire form, encoded on the stack: this runs on every validation.
+        let mut encoded = [0u8; ENCODED_LEN];
+        let written = URL_SAFE_NO_PAD.encode_slice(self.secret, &mut encoded);
+        debug_assert_eq!(written, Ok(ENCODED_LEN));
+        let mut digest = Sha256::new();
+        digest.update(TOKEN_PREFIX.as_bytes());
+        digest.update(encoded);
+        TokenHash(digest.finalize().into())
     }
 }
 
@@ -116,6 +123,26 @@ impl fmt::Debug for TokenHash {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_hash_is_the_sha256_of_the_wire_form() {
+        // Stored hashes depend on this: it must never change.
+        let secret: [u8; TOKEN_BYTES] = std::array::from_fn(|i| i as u8);
+        let token = SessionToken::from_secret(secret);
+        assert_eq!(
+            token.expose(),
+            "ast_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+        );
+        assert_eq!(
+            hex::encode(token.hash().0),
+            "a210f3c784af2bd917b3c4566ae88d922542dc3847a11a85448e0fae4ddc7e38"
+        );
+        let minted = SessionToken::mint().unwrap();
+        assert_eq!(
+            minted.hash().0,
+            <[u8; 32]>::from(Sha256::digest(minted.expose().as_bytes()))
+        );
+    }
 
     #[test]
     fn minted_tokens_round_trip_and_differ() {

@@ -54,7 +54,10 @@ impl SessionService for SessionApi {
             .sessions
             .register(caller.name(), new_session, &actor)
             .await?;
-        tracing::Span::current().record("session_id", registered.session.session_id.to_string());
+        tracing::Span::current().record(
+            "session_id",
+            tracing::field::display(registered.session.session_id),
+        );
         Ok(Response::new(registered.into()))
     }
 
@@ -72,7 +75,8 @@ impl SessionService for SessionApi {
             .await?
             .filter(|valid| scope.covers(valid.product));
         if let Some(valid) = &valid {
-            tracing::Span::current().record("session_id", valid.session_id.to_string());
+            tracing::Span::current()
+                .record("session_id", tracing::field::display(valid.session_id));
         }
         Ok(Response::new(valid.map(Into::into).unwrap_or_default()))
     }
@@ -88,7 +92,7 @@ impl SessionService for SessionApi {
             .sessions
             .touch(&touch.token, touch.ip, |product| scope.covers(product))
             .await?;
-        tracing::Span::current().record("session_id", valid.session_id.to_string());
+        tracing::Span::current().record("session_id", tracing::field::display(valid.session_id));
         Ok(Response::new(valid.into()))
     }
 

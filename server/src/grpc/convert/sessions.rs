@@ -240,12 +240,12 @@ impl From<ValidSession> for pb::ValidateSessionResponse {
     fn from(valid: ValidSession) -> Self {
         Self {
             valid: true,
-            account_id: valid.account_id.to_string(),
+            account_id: valid.account_id.into_string(),
             session_id: valid.session_id.to_string(),
             product: number(valid.product),
             expires_at: Some(valid.expires_at.to_proto()),
             idle_expires_at: Some(valid.idle_expires_at.to_proto()),
-            device_id: valid.device_id.to_string(),
+            device_id: valid.device_id.into_string(),
             signed_in_at: Some(valid.signed_in_at.to_proto()),
             generation: valid.generation,
         }
@@ -262,7 +262,7 @@ impl From<ValidSession> for pb::TouchSessionResponse {
 
 fn row_message(row: SessionRow, current_session: Option<SessionId>) -> pb::SessionRow {
     pb::SessionRow {
-        device_id: row.device_id.to_string(),
+        device_id: row.device_id.into_string(),
         products: product_numbers(&row.products),
         sessions: row
             .sessions
