@@ -5,15 +5,18 @@
 //! nested loop by construction, so the plan does not hang on how selective a generic plan
 //! guesses `device_id IN ($2, …)` to be (a guess that made it filter every session of the
 //! account against the whole list). On SQLite, whose `IN` probes the index, devices whose
-//! sessions fit in a row are read whole by one range scan, and only the others get a bounded
-//! select each, joined by `UNION ALL`.
+//! sessions fit in a row are read whole by one range scan, which comes back as one JSON value
+//! rather than row by row, and only the others get a bounded select each, joined by
+//! `UNION ALL`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Deserializer};
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
-    sea_query::{Alias, Asterisk, Query, SelectStatement, UnionType},
+    sea_query::{Alias, Asterisk, Expr, Query, SelectStatement, UnionType},
 };
 
 use super::{
@@ -71,8 +74,9 @@ const LISTED_COLUMNS: [session::Column; 21] = [
     session::Column::ExpiresAt,
 ];
 
-/// One session as [`LISTED_COLUMNS`] read it: its fields in the same order.
-#[derive(Debug)]
+/// One session as [`LISTED_COLUMNS`] read it: its fields in the same order. It also reads from
+/// a JSON array of those columns (SQLite's [`whole_as_json`]), where booleans are 0 or 1.
+#[derive(Debug, Deserialize)]
 pub(super) struct ListedRow {
     pub session_id: String,
     pub account_id: String,
@@ -90,7 +94,9 @@ pub(super) struct ListedRow {
     pub country: Option<String>,
     pub auth_method: String,
     pub status: String,
+    #[serde(deserialize_with = "sqlite_bool")]
     pub new_device: bool,
+    #[serde(deserialize_with = "sqlite_bool")]
     pub new_country: bool,
     pub signed_in_at: i64,
     pub last_active_at: i64,
@@ -218,11 +224,13 @@ pub async fn newest_on_devices(
             .filter(session::Column::AccountId.eq(account_id.as_str()))
             .filter(session::Column::DeviceId.is_in(few.iter().map(|device| device.as_str())))
             .filter(active.condition());
-        let whole = listed(of_product(select, product))
-            .limit(bound.saturating_add(1))
-            .into_model::<ListedRow>()
-            .all(conn)
-            .await?;
+        let whole = whole_as_json(
+            conn,
+            listed(of_product(select, product))
+                .limit(bound.saturating_add(1))
+                .into_query(),
+        )
+        .await?;
         if whole.len() as u64 > bound {
             many.extend(&few);
         } else {
@@ -235,6 +243,45 @@ pub async fn newest_on_devices(
     }
     let few: HashSet<&DeviceId> = few.into_iter().collect();
     samples(rows, limit, |device| read_whole && few.contains(device))
+}
+
+/// SQLite: the rows of `select` (which selects [`LISTED_COLUMNS`]) aggregated by the database
+/// into one JSON array of arrays, read as one value. Read row by row, each of a page's 500 rows
+/// cost the driver a copy and an allocation per column and a hand-off between its worker
+/// thread and the caller; as one text value the page reads in well under half the time.
+async fn whole_as_json(
+    conn: &impl ConnectionTrait,
+    select: SelectStatement,
+) -> Result<Vec<ListedRow>, StoreError> {
+    let columns = LISTED_COLUMNS
+        .iter()
+        .map(|column| sea_orm::IdenStatic::as_str(column))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = Query::select()
+        .expr(Expr::cust(format!(
+            "json_group_array(json_array({columns}))"
+        )))
+        .from_subquery(select, Alias::new("listed"))
+        .to_owned();
+    let backend = conn.get_database_backend();
+    let Some(row) = conn.query_one_raw(backend.build(&statement)).await? else {
+        return Ok(Vec::new());
+    };
+    let json: String = row.try_get_by_index(0)?;
+    serde_json::from_str(&json)
+        .map_err(|err| StoreError::corrupt("sessions", format!("listed rows as JSON: {err}")))
+}
+
+/// A boolean column as SQLite's JSON functions give it: 0 or 1.
+fn sqlite_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match u8::deserialize(deserializer)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(serde::de::Error::custom(format!(
+            "{other} is not a boolean"
+        ))),
+    }
 }
 
 /// Rows grouped by device, each device's most recently active first, at most `limit` of them.
