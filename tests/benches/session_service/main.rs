@@ -20,7 +20,9 @@
 //! throughput is measured in rounds that alternate the call with a baseline
 //! (`grpc.health.v1.Health/Check` at the same concurrency on the same connections; on
 //! PostgreSQL also `pgbench -S -M prepared -c 8` against the same PostgreSQL, see `pgbench`),
-//! and a ratio is the median of the per-round ratios.
+//! and a ratio is the median of the per-round ratios. RegisterSession also gets the floor of its
+//! database work: the same rows written alone, as the server's group commit writes them at best
+//! (see `register_floor`).
 //!
 //! Server CPU per call: the server runs on a tokio runtime of its own whose threads are named
 //! `as-server` (workers and blocking pool); sqlx's SQLite workers are `sqlx-sqlite-worker-N`.
@@ -43,6 +45,7 @@ mod load;
 mod options;
 mod pgbench;
 mod probe;
+mod register_floor;
 mod report;
 mod revoke;
 mod server;

@@ -92,6 +92,15 @@ fn spent(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> (Duration, us
     )
 }
 
+/// The CPU this whole process has spent so far (every thread, the load generator's included).
+pub fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| parse_stat(&stat))
+        .map_or(0, |(_, ticks)| ticks);
+    Duration::from_millis(ticks * 1_000 / TICKS_PER_SECOND)
+}
+
 /// (id, comm, utime + stime) of every entry of a `/proc/.../task` or `/proc` directory.
 fn tasks(dir: &str) -> Vec<(u32, String, u64)> {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -28,9 +28,10 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait};
 use crate::{
     Outcome,
     calls::{register_many, register_template, wait_until_serving},
-    load::{Arm, call, latencies, per_arm, rounds},
+    load::{Arm, Window, call, latencies, per_arm, rounds},
     options::{Options, Schedule},
-    report::Row,
+    register_floor,
+    report::{Row, database_cpu, duration, median_rate, server_cpu, thousands},
     server::BenchServer,
     targets::{Check, server_cpu_check},
 };
@@ -83,6 +84,8 @@ pub async fn register(
         },
     )
     .await?;
+    let rows_alone =
+        register_floor::rows_alone(server, &driver.channels[0], schedule, &driver.probe).await?;
     let label = server.label();
     let checks = vec![
         Check::rate(
@@ -91,7 +94,7 @@ pub async fn register(
                 "RegisterSession, distinct accounts, {} in flight",
                 options.concurrency
             ),
-            crate::report::median_rate(&calls),
+            median_rate(&calls),
             REGISTER_FLOOR,
         ),
         server_cpu_check(
@@ -99,6 +102,11 @@ pub async fn register(
             "RegisterSession: server CPU per registration",
             &calls,
             REGISTER_CPU,
+        ),
+        Check::report(
+            &label,
+            "  floor: the same rows written alone, 32 a transaction",
+            floor_figure(&rows_alone),
         ),
     ];
     let rows = vec![
@@ -109,6 +117,13 @@ pub async fn register(
             ("health", health),
             "a new account and device each, no request_id",
         ),
+        Row::rate(
+            &label,
+            "  its rows written alone, 32 a transaction",
+            rows_alone,
+            "floor: an account, a session and its event per registration, multi-row INSERTs \
+             on one connection, no gRPC, no reads; cpu/call: the whole process",
+        ),
         Row::latency(
             &label,
             "RegisterSession, 1 in flight",
@@ -117,6 +132,21 @@ pub async fn register(
         ),
     ];
     Ok(Outcome { rows, checks })
+}
+
+/// The rows-alone floor as one figure: its rate, and its CPU per registration (the whole
+/// process, and PostgreSQL's backends).
+fn floor_figure(windows: &[Window]) -> String {
+    let cpu = |d: Option<Duration>| d.map_or_else(|| "not measured".into(), duration);
+    let mut figure = format!(
+        "{} /s, {} CPU per registration",
+        thousands(median_rate(windows)),
+        cpu(server_cpu(windows))
+    );
+    if let Some(database) = database_cpu(windows) {
+        figure += &format!(" + db {}", duration(database));
+    }
+    figure
 }
 
 pub async fn list(server: &BenchServer, options: &Options, full: bool) -> Result<Outcome> {
