@@ -105,7 +105,10 @@ pub async fn register(
         ),
         Check::report(
             &label,
-            "  floor: the same rows written alone, 32 a transaction",
+            &format!(
+                "  floor: the same rows written alone, {} a transaction",
+                register_floor::BATCH
+            ),
             floor_figure(&rows_alone),
         ),
     ];
@@ -119,7 +122,10 @@ pub async fn register(
         ),
         Row::rate(
             &label,
-            "  its rows written alone, 32 a transaction",
+            &format!(
+                "  its rows written alone, {} a transaction",
+                register_floor::BATCH
+            ),
             rows_alone,
             "floor: an account, a session and its event per registration, multi-row INSERTs \
              on one connection, no gRPC, no reads; cpu/call: the whole process",
