@@ -202,12 +202,16 @@ impl Store {
     }
 
     /// How many sign-in transactions may run at once (the group commit's writers): one on
-    /// SQLite, which has one writer; the cores (at least 2), within the pool, on PostgreSQL.
+    /// SQLite, which has one writer; half the cores (at least 1), within the pool, on
+    /// PostgreSQL. Sign-ins that find every writer busy wait for the next batch, so fewer writers
+    /// make bigger batches: on 2 cores at 32 in flight, one writer instead of two took
+    /// PostgreSQL's CPU per registration from 94 to 66–75 µs and the server's from 106 to
+    /// 82–100 µs, at the same rate.
     pub(crate) fn sign_in_writers(&self) -> usize {
         if self.write_gate.is_some() {
             1
         } else {
-            self.validation_readers
+            (self.validation_readers / 2).max(1)
         }
     }
 
@@ -219,7 +223,11 @@ impl Store {
     /// How many transactions one log-out of all's sweep may run at once: one on SQLite, which has
     /// one writer; the cores (at least 2), within the pool, on PostgreSQL.
     pub(crate) fn sweep_writers(&self) -> usize {
-        self.sign_in_writers()
+        if self.write_gate.is_some() {
+            1
+        } else {
+            self.validation_readers
+        }
     }
 
     /// The connection, for reads outside a transaction.
