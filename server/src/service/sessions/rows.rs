@@ -218,21 +218,23 @@ impl Sessions {
                     .open(token, "rows", &owner.account_id, filter)
             })
             .transpose()?;
-        let as_of = match &position {
-            Some(position) => Timestamp::from_micros(position.as_of),
-            None => {
-                self.inner
-                    .store
-                    .snapshot_instant(&owner.account_id, self.inner.clock.as_ref())
-                    .await?
-            }
-        };
         let cut_generation = owner.account.as_ref().map_or(0, |a| a.revoked_generation);
         let page_cut = position.as_ref().map_or(cut_generation, |p| p.cut);
+        let active = self.active_at(now, cut_generation);
         let reader = self.inner.store.reader();
-        let keys = sessions::row_keys(
-            reader,
-            &sessions::RowQuery {
+        // The page's snapshot instant and its rows' keys, and beside them (on another pooled
+        // connection) the caller's own session, which needs neither.
+        let read_keys = async {
+            let as_of = match &position {
+                Some(position) => Timestamp::from_micros(position.as_of),
+                None => {
+                    self.inner
+                        .store
+                        .snapshot_instant(&owner.account_id, self.inner.clock.as_ref())
+                        .await?
+                }
+            };
+            let query = sessions::RowQuery {
                 account_id: &owner.account_id,
                 as_of,
                 cut_generation: page_cut,
@@ -240,9 +242,12 @@ impl Sessions {
                 product,
                 after: position.map(|p| (p.key, p.device)),
                 limit: page_size + 1,
-            },
-        )
-        .await?;
+            };
+            Ok::<_, ServiceError>((as_of, sessions::row_keys(reader, &query).await?))
+        };
+        let ((as_of, keys), current) =
+            tokio::try_join!(read_keys, self.active_current(reader, &owner, &active))?;
+        let current = current.filter(|s| product.is_none_or(|product| s.product == product));
         let has_more = keys.len() as u64 > page_size;
         let keys = &keys[..keys.len().min(page_size as usize)];
         let devices: Vec<DeviceId> = keys
@@ -259,22 +264,26 @@ impl Sessions {
             })
             .collect();
 
-        let active = self.active_at(now, cut_generation);
-        let current = self
-            .active_current(reader, &owner, &active)
-            .await?
-            .filter(|s| product.is_none_or(|product| s.product == product));
-        let trusted =
-            trusted_devices::trusted_among(reader, &owner.account_id, &devices, now).await?;
-        let mut samples = row_samples::newest_on_devices(
-            reader,
-            &owner.account_id,
-            &counted,
-            &active,
-            product,
-            MAX_ROW_SESSIONS as u64,
-        )
-        .await?;
+        // The devices' trust and their sessions, each on its own pooled connection.
+        let trusted = async {
+            Ok::<_, ServiceError>(
+                trusted_devices::trusted_among(reader, &owner.account_id, &devices, now).await?,
+            )
+        };
+        let samples = async {
+            Ok::<_, ServiceError>(
+                row_samples::newest_on_devices(
+                    reader,
+                    &owner.account_id,
+                    &counted,
+                    &active,
+                    product,
+                    MAX_ROW_SESSIONS as u64,
+                )
+                .await?,
+            )
+        };
+        let (trusted, mut samples) = tokio::try_join!(trusted, samples)?;
         // The database sums up only the devices whose sessions the samples did not all read.
         let unread: Vec<DeviceId> = samples
             .iter()
