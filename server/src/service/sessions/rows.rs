@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use futures::TryFutureExt as _;
 use serde::{Deserialize, Serialize};
 
 use super::Sessions;
@@ -265,25 +266,19 @@ impl Sessions {
             .collect();
 
         // The devices' trust and their sessions, each on its own pooled connection.
-        let trusted = async {
-            Ok::<_, ServiceError>(
-                trusted_devices::trusted_among(reader, &owner.account_id, &devices, now).await?,
+        let (trusted, mut samples) = tokio::try_join!(
+            trusted_devices::trusted_among(reader, &owner.account_id, &devices, now)
+                .map_err(ServiceError::from),
+            row_samples::newest_on_devices(
+                reader,
+                &owner.account_id,
+                &counted,
+                &active,
+                product,
+                MAX_ROW_SESSIONS as u64,
             )
-        };
-        let samples = async {
-            Ok::<_, ServiceError>(
-                row_samples::newest_on_devices(
-                    reader,
-                    &owner.account_id,
-                    &counted,
-                    &active,
-                    product,
-                    MAX_ROW_SESSIONS as u64,
-                )
-                .await?,
-            )
-        };
-        let (trusted, mut samples) = tokio::try_join!(trusted, samples)?;
+            .map_err(ServiceError::from),
+        )?;
         // The database sums up only the devices whose sessions the samples did not all read.
         let unread: Vec<DeviceId> = samples
             .iter()
