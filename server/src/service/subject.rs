@@ -10,7 +10,7 @@ use crate::{
         session::Lifetimes,
         subject::{Owner, Subject},
     },
-    store::{Store, accounts, validity},
+    store::{Store, accounts},
 };
 
 /// Resolves subjects to owners.
@@ -43,7 +43,9 @@ impl SubjectResolver {
                 current_device: None,
             }),
             Subject::SessionToken(token) => {
-                let found = validity::by_token_hash(self.store.reader(), &token.hash())
+                let found = self
+                    .store
+                    .validity_by_token_hash(&token.hash())
                     .await?
                     .ok_or(ServiceError::SessionNotValid)?;
                 if found.account_disabled {

@@ -24,6 +24,7 @@ pub mod session_sets;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in_novelty;
+mod sqlite_readers;
 pub mod trusted_devices;
 pub mod validity;
 
@@ -37,6 +38,8 @@ use sea_orm_migration::MigratorTrait;
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use error::StoreError;
+use sqlite_readers::{InlineRead, SqliteReaders};
+use validity::ValidityWithCut;
 
 use crate::config::DatabaseConfig;
 
@@ -65,6 +68,8 @@ pub struct Store {
     write_gate: Option<Arc<Mutex<()>>>,
     /// How many validation reads may run at once: the cores (at least 2), within the pool.
     validation_readers: usize,
+    /// On a SQLite file, the validation reads' connections on the calling thread.
+    sqlite_readers: Option<Arc<SqliteReaders>>,
 }
 
 /// A write transaction. Dropping it without [`commit`](Self::commit) rolls it back.
@@ -108,6 +113,9 @@ impl Store {
         };
         let pool_size = config.pool_size(is_sqlite);
         let cores = std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2));
+        let sqlite_readers = sqlite_path(&url)
+            .filter(|_| is_sqlite)
+            .map(|path| Arc::new(SqliteReaders::new(path, cores)));
         let mut options = ConnectOptions::new(url);
         options
             .max_connections(pool_size)
@@ -126,6 +134,7 @@ impl Store {
         let db = Database::connect(options).await?;
         let _ = DB_SYSTEM_NAME.set(if is_sqlite { "sqlite" } else { "postgresql" });
         Ok(Self {
+            sqlite_readers,
             write_gate: is_sqlite.then(|| Arc::new(Mutex::new(()))),
             validation_readers: cores.min(usize::try_from(pool_size).unwrap_or(usize::MAX)),
             db,
@@ -230,6 +239,41 @@ impl Store {
         }
     }
 
+    /// Finds the sessions of up to [`validity::MAX_HASHES_PER_READ`] token hashes in one
+    /// statement, each with its hash (see [`validity::by_token_hashes`]). On a SQLite file the
+    /// statement runs on this thread (`sqlite_readers`), through the pool only when SQLite is
+    /// busy; elsewhere through the pool, once more at once when the connection broke under it
+    /// (the read did nothing, and the pool checks a connection before the retry).
+    pub async fn validity_by_token_hashes(
+        &self,
+        hashes: &[crate::domain::token::TokenHash],
+    ) -> Result<Vec<(crate::domain::token::TokenHash, ValidityWithCut)>, StoreError> {
+        if let Some(readers) = &self.sqlite_readers
+            && let InlineRead::Found(found) = readers.by_token_hashes(hashes)?
+        {
+            return Ok(found);
+        }
+        match validity::by_token_hashes(&self.db, hashes).await {
+            Err(err) if err.is_connection_broken() => {
+                validity::by_token_hashes(&self.db, hashes).await
+            }
+            read => read,
+        }
+    }
+
+    /// Finds a session's validity by token hash, with its account's cut-offs.
+    pub async fn validity_by_token_hash(
+        &self,
+        hash: &crate::domain::token::TokenHash,
+    ) -> Result<Option<ValidityWithCut>, StoreError> {
+        Ok(self
+            .validity_by_token_hashes(std::slice::from_ref(hash))
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, found)| found))
+    }
+
     /// The connection, for reads outside a transaction.
     pub(crate) fn reader(&self) -> &DatabaseConnection {
         &self.db
@@ -332,6 +376,9 @@ impl Store {
 
     /// Closes every pooled connection.
     pub async fn close(self) {
+        if let Some(readers) = &self.sqlite_readers {
+            readers.close();
+        }
         if let Err(err) = self.db.close().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }

@@ -18,10 +18,7 @@ use crate::{
         session::Product,
         token::SessionToken,
     },
-    store::{
-        sessions::{self, Activity},
-        validity,
-    },
+    store::sessions::{self, Activity},
 };
 
 /// A session that is signed in now.
@@ -63,17 +60,11 @@ impl Sessions {
             self.inner.cache.record_bypass();
         }
         let epoch = self.inner.cache.epoch();
-        let reader = self.inner.store.reader();
+        let store = &self.inner.store;
         // One token's concurrent misses share a read; different tokens' share a statement.
         let read = self.inner.in_flight.read(hash, epoch, || {
             self.inner.misses.read(hash, |hashes| async move {
-                match validity::by_token_hashes(reader, &hashes).await {
-                    // The read did nothing; the pool now checks a connection before the retry.
-                    Err(err) if err.is_connection_broken() => {
-                        validity::by_token_hashes(reader, &hashes).await
-                    }
-                    read => read,
-                }
+                store.validity_by_token_hashes(&hashes).await
             })
         });
         let found = match read.await {
