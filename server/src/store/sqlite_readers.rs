@@ -322,7 +322,40 @@ mod tests {
             assert_eq!(format!("{inline:?}"), format!("{pooled:?}"));
             let expected = hashes.iter().filter(|hash| hash.0[0] != 9).count();
             assert_eq!(inline.len(), expected);
+            let through_store = store.validity_by_token_hashes(&hashes).await?;
+            assert_eq!(format!("{through_store:?}"), format!("{pooled:?}"));
         }
+        Ok(())
+    }
+
+    /// With its inline readers closed, the store reads through the pool and answers the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_store_reads_through_the_pool_when_inline_reads_cannot() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = migrated_store(&dir).await?;
+        let db = store.reader();
+        account("acct-a", 1, None)
+            .into_active_model()
+            .insert(db)
+            .await?;
+        session(1, "acct-a", None)
+            .into_active_model()
+            .insert(db)
+            .await?;
+        let hashes = [TokenHash([1; 32]), TokenHash([9; 32])];
+        let inline = store.validity_by_token_hashes(&hashes).await?;
+        let readers = store
+            .sqlite_readers
+            .as_ref()
+            .ok_or("a SQLite file's store has inline readers")?;
+        readers.close();
+        assert!(matches!(
+            readers.by_token_hashes(&hashes)?,
+            InlineRead::Busy
+        ));
+        let pooled = store.validity_by_token_hashes(&hashes).await?;
+        assert_eq!(pooled.len(), 1);
+        assert_eq!(format!("{pooled:?}"), format!("{inline:?}"));
         Ok(())
     }
 
