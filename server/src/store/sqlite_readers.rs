@@ -221,6 +221,21 @@ mod tests {
         Ok(store)
     }
 
+    /// Inserts `accounts` and then `sessions` through the store's pool.
+    async fn seed(
+        store: &Store,
+        accounts: impl IntoIterator<Item = entity::account::Model>,
+        sessions: impl IntoIterator<Item = entity::session::Model>,
+    ) -> Result<(), sea_orm::DbErr> {
+        for account in accounts {
+            account.into_active_model().insert(store.reader()).await?;
+        }
+        for session in sessions {
+            session.into_active_model().insert(store.reader()).await?;
+        }
+        Ok(())
+    }
+
     fn account(
         account_id: &str,
         revoked_generation: i64,
@@ -288,24 +303,18 @@ mod tests {
     async fn inline_reads_answer_as_the_pool_does() -> TestResult {
         let dir = tempfile::tempdir()?;
         let store = migrated_store(&dir).await?;
+        seed(
+            &store,
+            [account("acct-a", 2, None), account("acct-b", 0, Some(5))],
+            [
+                session(1, "acct-a", None),
+                session(2, "acct-a", Some(30)),
+                session(3, "acct-b", None),
+                session(4, "acct-without-row", None),
+            ],
+        )
+        .await?;
         let db = store.reader();
-        account("acct-a", 2, None)
-            .into_active_model()
-            .insert(db)
-            .await?;
-        account("acct-b", 0, Some(5))
-            .into_active_model()
-            .insert(db)
-            .await?;
-        let rows = [
-            session(1, "acct-a", None),
-            session(2, "acct-a", Some(30)),
-            session(3, "acct-b", None),
-            session(4, "acct-without-row", None),
-        ];
-        for row in rows {
-            row.into_active_model().insert(db).await?;
-        }
         let readers = SqliteReaders::new(dir.path().join("readers.db"), 2);
         let hash = |index: u8| TokenHash([index; 32]);
         for hashes in [
@@ -333,15 +342,12 @@ mod tests {
     async fn the_store_reads_through_the_pool_when_inline_reads_cannot() -> TestResult {
         let dir = tempfile::tempdir()?;
         let store = migrated_store(&dir).await?;
-        let db = store.reader();
-        account("acct-a", 1, None)
-            .into_active_model()
-            .insert(db)
-            .await?;
-        session(1, "acct-a", None)
-            .into_active_model()
-            .insert(db)
-            .await?;
+        seed(
+            &store,
+            [account("acct-a", 1, None)],
+            [session(1, "acct-a", None)],
+        )
+        .await?;
         let hashes = [TokenHash([1; 32]), TokenHash([9; 32])];
         let inline = store.validity_by_token_hashes(&hashes).await?;
         let readers = store
