@@ -7,6 +7,7 @@
 //! it (health, observers, callers-file reloads).
 
 mod background;
+mod coalesced_writes;
 mod serve;
 
 pub use serve::{ServeError, run};

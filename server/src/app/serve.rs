@@ -12,6 +12,7 @@ use active_sessions::{
         trusted_device_service_server::TrustedDeviceServiceServer,
     },
 };
+use futures::TryStreamExt as _;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{
@@ -32,6 +33,7 @@ use crate::{
 use super::{
     Services,
     background::{reload_callers_on_hangup, set_health, watch_database_health},
+    coalesced_writes::CoalescedWrites,
 };
 
 /// Why serving stopped with an error.
@@ -134,12 +136,15 @@ pub async fn run(
 
     // Accepted sockets get TCP_NODELAY here: the builder's setting applies only to listeners
     // tonic binds itself, and with Nagle's algorithm on a small response waits for the
-    // client's delayed ACK (about 40 ms).
+    // client's delayed ACK (about 40 ms). Responses that finish together leave in one write
+    // (`coalesced_writes`), except under TLS, where rustls's own buffer decides the writes.
     let draining = CancellationToken::new();
+    let coalesce = services.tls.is_none();
     let incoming = StopAccepting::new(
         TcpIncoming::from(listener)
             .with_nodelay(Some(true))
-            .with_keepalive(Some(Duration::from_secs(60))),
+            .with_keepalive(Some(Duration::from_secs(60)))
+            .map_ok(move |socket| CoalescedWrites::new(socket, coalesce)),
         draining.clone(),
     );
     // The transport's own graceful shutdown (GOAWAY on every connection) comes only after the
