@@ -66,8 +66,9 @@ pub struct Store {
     db: DatabaseConnection,
     /// Serialises writers on SQLite; `None` on PostgreSQL, which has row locks.
     write_gate: Option<Arc<Mutex<()>>>,
-    /// How many validation reads may run at once: the cores (at least 2), within the pool.
-    validation_readers: usize,
+    /// The cores (at least 2), within the pool: how many statements this host can usefully
+    /// drive at once, from which the readers and writers below are sized.
+    parallel_statements: usize,
     /// On a SQLite file, the validation reads' connections on the calling thread.
     sqlite_readers: Option<Arc<SqliteReaders>>,
 }
@@ -136,7 +137,7 @@ impl Store {
         Ok(Self {
             sqlite_readers,
             write_gate: is_sqlite.then(|| Arc::new(Mutex::new(()))),
-            validation_readers: cores.min(usize::try_from(pool_size).unwrap_or(usize::MAX)),
+            parallel_statements: cores.min(usize::try_from(pool_size).unwrap_or(usize::MAX)),
             db,
         })
     }
@@ -220,13 +221,23 @@ impl Store {
         if self.write_gate.is_some() {
             1
         } else {
-            (self.validation_readers / 2).max(1)
+            (self.parallel_statements / 2).max(1)
         }
     }
 
-    /// How many validation reads may run at once (the miss batcher's readers).
+    /// How many validation reads may run at once (the miss batcher's readers). On SQLite the
+    /// cores (at least 2): a read is CPU on this host, on the calling thread. On PostgreSQL half
+    /// of them (at least 1): a read there is a round trip, and misses that find every reader
+    /// busy share the next one, so fewer readers make bigger batches. On 2 cores at 32 misses
+    /// in flight, one reader instead of two took the server's CPU per miss from 41–42 to 37 µs
+    /// and PostgreSQL's from 24–25 to 15.5 µs, and the rate from 20.3k to 22.1–22.5k per second
+    /// (at 8 and at 256 in flight it was no worse).
     pub(crate) fn validation_readers(&self) -> usize {
-        self.validation_readers
+        if self.write_gate.is_some() {
+            self.parallel_statements
+        } else {
+            (self.parallel_statements / 2).max(1)
+        }
     }
 
     /// How many transactions one log-out of all's sweep may run at once: one on SQLite, which has
@@ -235,7 +246,7 @@ impl Store {
         if self.write_gate.is_some() {
             1
         } else {
-            self.validation_readers
+            self.parallel_statements
         }
     }
 
