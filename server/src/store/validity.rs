@@ -372,19 +372,25 @@ mod tests {
         let Some((store, admin_url, name)) = fresh_postgres_store().await? else {
             return Ok(());
         };
-        let db = store.reader();
-        seed(db, 1_000).await?;
-        let mut scans = Vec::new();
-        for size in LIST_SIZES {
-            let plan = generic_plan(db, size).await?;
-            if plan.contains("Seq Scan on sessions")
-                || !plan.contains("Index Scan using sessions_token_hash_key")
-            {
-                scans.push(format!("{size} hashes:\n{plan}"));
+        let scans = async {
+            let db = store.reader();
+            seed(db, 1_000).await?;
+            let mut scans = Vec::new();
+            for size in LIST_SIZES {
+                let plan = generic_plan(db, size).await?;
+                if plan.contains("Seq Scan on sessions")
+                    || !plan.contains("Index Scan using sessions_token_hash_key")
+                {
+                    scans.push(format!("{size} hashes:\n{plan}"));
+                }
             }
+            Ok::<_, sea_orm::DbErr>(scans)
         }
+        .await;
+        // The database goes whatever the outcome.
         store.close().await;
         drop_database(&admin_url, &name).await?;
+        let scans = scans?;
         assert!(scans.is_empty(), "{}", scans.join("\n\n"));
         Ok(())
     }
@@ -396,52 +402,58 @@ mod tests {
         let Some((store, admin_url, name)) = fresh_postgres_store().await? else {
             return Ok(());
         };
-        let db = store.reader();
-        seed(db, 200).await?;
-        let unknown = hash(9_999);
-        let lists: Vec<Vec<TokenHash>> = vec![
-            vec![hash(0)],
-            vec![unknown],
-            vec![hash(3), hash(50), unknown],
-            vec![hash(1), hash(2), hash(7), hash(150), unknown],
-            (0..70).map(hash).collect(),
-        ];
-        let mut failures = Vec::new();
-        for hashes in lists {
-            let found = by_token_hashes(db, &hashes).await?;
-            let read: Vec<TokenHash> = found.iter().map(|(hash, _)| *hash).collect();
-            let expected: Vec<TokenHash> = hashes
-                .iter()
-                .take(MAX_HASHES_PER_READ)
-                .filter(|hash| **hash != unknown)
-                .copied()
-                .collect();
-            let mut sorted = read.clone();
-            sorted.sort_by_key(|hash| hash.0);
-            let mut expected_sorted = expected.clone();
-            expected_sorted.sort_by_key(|hash| hash.0);
-            if sorted != expected_sorted {
-                failures.push(format!(
-                    "{} hashes read {} sessions",
-                    hashes.len(),
-                    read.len()
-                ));
-            }
-            for (hash, session) in &found {
-                let i = u32::from_be_bytes([hash.0[0], hash.0[1], hash.0[2], hash.0[3]]);
-                let account = i % 50;
-                let expected_id = format!("{i:026}");
-                if session.session.session_id.to_string() != expected_id
-                    || session.session.account_id.as_str() != format!("acct-{account}")
-                    || session.cut.visible != i64::from(account % 3)
-                    || session.account_disabled != (account == 0)
-                {
-                    failures.push(format!("session {i} decoded as {session:?}"));
+        let failures = async {
+            let db = store.reader();
+            seed(db, 200).await?;
+            let unknown = hash(9_999);
+            let lists: Vec<Vec<TokenHash>> = vec![
+                vec![hash(0)],
+                vec![unknown],
+                vec![hash(3), hash(50), unknown],
+                vec![hash(1), hash(2), hash(7), hash(150), unknown],
+                (0..70).map(hash).collect(),
+            ];
+            let mut failures = Vec::new();
+            for hashes in lists {
+                let found = by_token_hashes(db, &hashes).await?;
+                let read: Vec<TokenHash> = found.iter().map(|(hash, _)| *hash).collect();
+                let expected: Vec<TokenHash> = hashes
+                    .iter()
+                    .take(MAX_HASHES_PER_READ)
+                    .filter(|hash| **hash != unknown)
+                    .copied()
+                    .collect();
+                let mut sorted = read.clone();
+                sorted.sort_by_key(|hash| hash.0);
+                let mut expected_sorted = expected.clone();
+                expected_sorted.sort_by_key(|hash| hash.0);
+                if sorted != expected_sorted {
+                    failures.push(format!(
+                        "{} hashes read {} sessions",
+                        hashes.len(),
+                        read.len()
+                    ));
+                }
+                for (hash, session) in &found {
+                    let i = u32::from_be_bytes([hash.0[0], hash.0[1], hash.0[2], hash.0[3]]);
+                    let account = i % 50;
+                    let expected_id = format!("{i:026}");
+                    if session.session.session_id.to_string() != expected_id
+                        || session.session.account_id.as_str() != format!("acct-{account}")
+                        || session.cut.visible != i64::from(account % 3)
+                        || session.account_disabled != (account == 0)
+                    {
+                        failures.push(format!("session {i} decoded as {session:?}"));
+                    }
                 }
             }
+            Ok::<_, StoreError>(failures)
         }
+        .await;
+        // The database goes whatever the outcome.
         store.close().await;
         drop_database(&admin_url, &name).await?;
+        let failures = failures?;
         assert!(failures.is_empty(), "{}", failures.join("\n"));
         Ok(())
     }
