@@ -159,6 +159,7 @@ async fn every_shipped_ghz_config_runs_against_prepared_data_files() {
                 "{name}"
             );
         }
+        app.stop().await;
     }
 }
 
