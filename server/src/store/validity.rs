@@ -296,6 +296,23 @@ mod tests {
         Ok(())
     }
 
+    /// Runs `check` on a migrated store over a fresh PostgreSQL database, removes the database
+    /// whatever the outcome, and fails when `check` failed or reported anything. Skipped (`Ok`)
+    /// without a PostgreSQL URL.
+    async fn on_fresh_postgres(
+        check: impl AsyncFnOnce(&DatabaseConnection) -> Result<Vec<String>, Box<dyn std::error::Error>>,
+    ) -> TestResult {
+        let Some((store, admin_url, name)) = fresh_postgres_store().await? else {
+            return Ok(());
+        };
+        let reported = check(store.reader()).await;
+        store.close().await;
+        drop_database(&admin_url, &name).await?;
+        let reported = reported?;
+        assert!(reported.is_empty(), "{}", reported.join("\n\n"));
+        Ok(())
+    }
+
     /// Session `i`'s token hash: 32 bytes, `i` in the first four.
     fn hash(i: u32) -> TokenHash {
         let mut bytes = [7; 32];
@@ -369,11 +386,7 @@ mod tests {
     /// hashes on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_list_size_reads_by_the_token_index() -> TestResult {
-        let Some((store, admin_url, name)) = fresh_postgres_store().await? else {
-            return Ok(());
-        };
-        let scans = async {
-            let db = store.reader();
+        on_fresh_postgres(async |db| {
             seed(db, 1_000).await?;
             let mut scans = Vec::new();
             for size in LIST_SIZES {
@@ -384,26 +397,16 @@ mod tests {
                     scans.push(format!("{size} hashes:\n{plan}"));
                 }
             }
-            Ok::<_, sea_orm::DbErr>(scans)
-        }
-        .await;
-        // The database goes whatever the outcome.
-        store.close().await;
-        drop_database(&admin_url, &name).await?;
-        let scans = scans?;
-        assert!(scans.is_empty(), "{}", scans.join("\n\n"));
-        Ok(())
+            Ok(scans)
+        })
+        .await
     }
 
     /// The padded statements answer exactly the sessions asked for, each with its account's
     /// cut-offs and state, and leave unknown hashes out.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn padded_reads_answer_each_hash_once() -> TestResult {
-        let Some((store, admin_url, name)) = fresh_postgres_store().await? else {
-            return Ok(());
-        };
-        let failures = async {
-            let db = store.reader();
+        on_fresh_postgres(async |db| {
             seed(db, 200).await?;
             let unknown = hash(9_999);
             let lists: Vec<Vec<TokenHash>> = vec![
@@ -416,18 +419,16 @@ mod tests {
             let mut failures = Vec::new();
             for hashes in lists {
                 let found = by_token_hashes(db, &hashes).await?;
-                let read: Vec<TokenHash> = found.iter().map(|(hash, _)| *hash).collect();
-                let expected: Vec<TokenHash> = hashes
+                let mut read: Vec<TokenHash> = found.iter().map(|(hash, _)| *hash).collect();
+                let mut expected: Vec<TokenHash> = hashes
                     .iter()
                     .take(MAX_HASHES_PER_READ)
                     .filter(|hash| **hash != unknown)
                     .copied()
                     .collect();
-                let mut sorted = read.clone();
-                sorted.sort_by_key(|hash| hash.0);
-                let mut expected_sorted = expected.clone();
-                expected_sorted.sort_by_key(|hash| hash.0);
-                if sorted != expected_sorted {
+                read.sort_by_key(|hash| hash.0);
+                expected.sort_by_key(|hash| hash.0);
+                if read != expected {
                     failures.push(format!(
                         "{} hashes read {} sessions",
                         hashes.len(),
@@ -447,14 +448,8 @@ mod tests {
                     }
                 }
             }
-            Ok::<_, StoreError>(failures)
-        }
-        .await;
-        // The database goes whatever the outcome.
-        store.close().await;
-        drop_database(&admin_url, &name).await?;
-        let failures = failures?;
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
-        Ok(())
+            Ok(failures)
+        })
+        .await
     }
 }
